@@ -1,0 +1,25 @@
+"""The catalog: items, files, label schema, append-only annotations, predictions, runs, snapshots."""
+
+from visionloop.catalog.catalog import Catalog
+from visionloop.catalog.engine import HEAD_REVISION, sqlite_url_for
+from visionloop.catalog.ingest_store import FileOutcome, ProbedFile
+from visionloop.catalog.records import (
+    AnnotationRecord,
+    ItemRecord,
+    KnownFile,
+    RunRecord,
+    SnapshotRecord,
+)
+
+__all__ = [
+    "HEAD_REVISION",
+    "AnnotationRecord",
+    "Catalog",
+    "FileOutcome",
+    "ItemRecord",
+    "KnownFile",
+    "ProbedFile",
+    "RunRecord",
+    "SnapshotRecord",
+    "sqlite_url_for",
+]

@@ -1,0 +1,558 @@
+"""The catalog facade: one object to record items, labels, predictions, runs and snapshots.
+
+Nothing is overwritten. Annotations are versions that supersede each other; the label an item
+*has* is resolved at read time, human before auto before model, newest first within a kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, case, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from visionloop.catalog.engine import (
+    create_catalog_engine,
+    migrate,
+    read_connection,
+    write_transaction,
+)
+from visionloop.catalog.ingest_store import (
+    FileOutcome,
+    ProbedFile,
+    load_known_files,
+    mark_missing,
+    record_probed_files,
+)
+from visionloop.catalog.records import (
+    AnnotationRecord,
+    ItemRecord,
+    KnownFile,
+    RunRecord,
+    SnapshotRecord,
+    utcnow,
+)
+from visionloop.catalog.tables import (
+    annotation_classes,
+    annotation_versions,
+    files,
+    label_schemas,
+    media_items,
+    predictions,
+    runs,
+    snapshot_entries,
+    snapshots,
+)
+from visionloop.core.errors import CatalogError, NotFoundError, ValidationError
+from visionloop.core.labels import Label, label_from_dict
+from visionloop.core.provenance import Provenance, ProvenanceKind
+from visionloop.core.schema import LabelSchema
+
+_PRECEDENCE = {
+    ProvenanceKind.HUMAN.value: 0,
+    ProvenanceKind.AUTO.value: 1,
+    ProvenanceKind.MODEL.value: 2,
+}
+
+
+class Catalog:
+    """Typed access to one catalog database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Catalog:
+        """Open (creating and migrating as needed) the catalog at ``url``."""
+        engine = create_catalog_engine(url)
+        try:
+            migrate(engine)
+        except (OperationalError, IntegrityError) as exc:
+            engine.dispose()
+            raise CatalogError(f"cannot open catalog {url}: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise CatalogError(f"cannot open catalog {url}: {exc}") from exc
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- label schema ---------------------------------------------------------------------
+    def set_schema(self, schema: LabelSchema) -> bool:
+        """Record ``schema`` as current unless it already is; returns whether it changed."""
+        payload = schema.model_dump(mode="json")
+        with write_transaction(self.engine) as connection:
+            current = connection.execute(
+                select(label_schemas.c.payload).order_by(label_schemas.c.id.desc()).limit(1)
+            ).scalar()
+            if current == payload:
+                return False
+            connection.execute(
+                insert(label_schemas).values(task=schema.task.value, payload=payload, created_at=utcnow())
+            )
+            return True
+
+    def get_schema(self) -> LabelSchema | None:
+        with read_connection(self.engine) as connection:
+            payload = connection.execute(
+                select(label_schemas.c.payload).order_by(label_schemas.c.id.desc()).limit(1)
+            ).scalar()
+        return None if payload is None else LabelSchema.model_validate(payload)
+
+    # -- ingest ---------------------------------------------------------------------------
+    def known_files(self, root: str) -> dict[str, KnownFile]:
+        """Every indexed path at or under ``root``, for incremental re-scans."""
+        with read_connection(self.engine) as connection:
+            return load_known_files(connection, root)
+
+    def record_files(
+        self,
+        probed: Sequence[ProbedFile],
+        *,
+        split_for: Callable[[str], str | None],
+        source: str,
+        run_id: str | None,
+    ) -> list[FileOutcome]:
+        with write_transaction(self.engine) as connection:
+            return record_probed_files(connection, probed, split_for=split_for, source=source, run_id=run_id)
+
+    def mark_missing(self, uris: Sequence[str]) -> None:
+        with write_transaction(self.engine) as connection:
+            mark_missing(connection, uris)
+
+    # -- items ----------------------------------------------------------------------------
+    def get_item(self, item_id: int) -> ItemRecord:
+        with read_connection(self.engine) as connection:
+            row = connection.execute(select(*_ITEM_COLUMNS).where(media_items.c.id == item_id)).first()
+        if row is None:
+            raise NotFoundError(f"no item with id {item_id}")
+        return _item_record(row)
+
+    def iter_items(self, split: str | None = None, status: str = "active") -> Iterator[ItemRecord]:
+        query = select(*_ITEM_COLUMNS).where(media_items.c.status == status).order_by(media_items.c.id)
+        if split is not None:
+            query = query.where(media_items.c.split == split)
+        with read_connection(self.engine) as connection:
+            for row in connection.execute(query):
+                yield _item_record(row)
+
+    def count_items(self) -> int:
+        with read_connection(self.engine) as connection:
+            return int(connection.execute(select(func.count()).select_from(media_items)).scalar_one())
+
+    # -- annotations ----------------------------------------------------------------------
+    def add_annotation(
+        self, item_id: int, label: Label, provenance: Provenance, run_id: str | None = None
+    ) -> AnnotationRecord:
+        """Append a new version of ``item_id``'s annotation; earlier versions stay readable."""
+        return self.add_annotations([(item_id, label, provenance)], run_id=run_id)[0]
+
+    def add_annotations(
+        self, entries: Sequence[tuple[int, Label, Provenance]], run_id: str | None = None
+    ) -> list[AnnotationRecord]:
+        now = utcnow()
+        out: list[AnnotationRecord] = []
+        with write_transaction(self.engine) as connection:
+            for item_id, label, provenance in entries:
+                out.append(_append_annotation(connection, item_id, label, provenance, run_id, now))
+        return out
+
+    def annotation_history(self, item_id: int) -> list[AnnotationRecord]:
+        with read_connection(self.engine) as connection:
+            rows = connection.execute(
+                select(*_ANNOTATION_COLUMNS)
+                .where(annotation_versions.c.item_id == item_id)
+                .order_by(annotation_versions.c.version)
+            ).all()
+        return [_annotation_record(row) for row in rows]
+
+    def current_annotations(self, item_ids: Sequence[int] | None = None) -> dict[int, AnnotationRecord]:
+        """The label each item has now: human > auto > model, newest version within a kind."""
+        query = _current_annotation_query()
+        if item_ids is not None:
+            query = query.where(annotation_versions.c.item_id.in_(list(item_ids)))
+        with read_connection(self.engine) as connection:
+            rows = connection.execute(query).all()
+        return {row.item_id: _annotation_record(row) for row in rows}
+
+    # -- predictions ----------------------------------------------------------------------
+    def add_predictions(
+        self,
+        model_version: str,
+        entries: Sequence[tuple[int, Label, float | None]],
+        run_id: str | None = None,
+    ) -> int:
+        now = utcnow()
+        rows = [
+            {
+                "item_id": item_id,
+                "run_id": run_id,
+                "model_version": model_version,
+                "payload": label.to_dict(),
+                "score": score,
+                "created_at": now,
+            }
+            for item_id, label, score in entries
+        ]
+        if rows:
+            with write_transaction(self.engine) as connection:
+                connection.execute(insert(predictions), rows)
+        return len(rows)
+
+    # -- runs -----------------------------------------------------------------------------
+    def start_run(
+        self,
+        kind: str,
+        config: dict[str, Any],
+        inputs: dict[str, Any],
+        parent_id: str | None = None,
+    ) -> str:
+        run_id = uuid.uuid4().hex
+        with write_transaction(self.engine) as connection:
+            connection.execute(
+                insert(runs).values(
+                    id=run_id,
+                    kind=kind,
+                    status="running",
+                    config=config,
+                    inputs=inputs,
+                    parent_id=parent_id,
+                    created_at=utcnow(),
+                )
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, outputs: dict[str, Any], error: str | None = None) -> None:
+        with write_transaction(self.engine) as connection:
+            result = connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    status="failed" if error else "succeeded",
+                    outputs=outputs,
+                    error=error,
+                    finished_at=utcnow(),
+                )
+            )
+        if result.rowcount == 0:
+            raise NotFoundError(f"no run with id {run_id}")
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with read_connection(self.engine) as connection:
+            row = connection.execute(select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFoundError(f"no run with id {run_id}")
+        return RunRecord(*row)
+
+    def list_runs(self, kind: str | None = None, limit: int = 50) -> list[RunRecord]:
+        query = select(*_RUN_COLUMNS).order_by(runs.c.created_at.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(runs.c.kind == kind)
+        with read_connection(self.engine) as connection:
+            return [RunRecord(*row) for row in connection.execute(query)]
+
+    # -- snapshots ------------------------------------------------------------------------
+    def create_snapshot(self, name: str | None = None, split: str | None = None) -> SnapshotRecord:
+        """Freeze the current items and their current annotation versions.
+
+        The id is a hash of the exact (item, content, annotation version, split) tuples, so the
+        same state always yields the same snapshot and any change yields a new one.
+        """
+        with write_transaction(self.engine) as connection:
+            current = _current_annotation_query().subquery()
+            query = (
+                select(media_items.c.id, media_items.c.sha256, media_items.c.split, current.c.id)
+                .select_from(media_items.outerjoin(current, current.c.item_id == media_items.c.id))
+                .where(media_items.c.status == "active")
+                .order_by(media_items.c.id)
+            )
+            if split is not None:
+                query = query.where(media_items.c.split == split)
+            entries = connection.execute(query).all()
+            digest = hashlib.sha256()
+            for item_id, sha, item_split, annotation_id in entries:
+                digest.update(f"{item_id}:{sha}:{annotation_id}:{item_split}\n".encode())
+            snapshot_id = digest.hexdigest()[:20]
+            existing = connection.execute(
+                select(*_SNAPSHOT_COLUMNS).where(snapshots.c.id == snapshot_id)
+            ).first()
+            if existing is not None:
+                return SnapshotRecord(*existing)
+            record = SnapshotRecord(
+                id=snapshot_id,
+                name=name,
+                item_count=len(entries),
+                annotation_count=sum(1 for entry in entries if entry[3] is not None),
+                created_at=utcnow(),
+            )
+            connection.execute(
+                insert(snapshots).values(
+                    id=record.id,
+                    name=record.name,
+                    item_count=record.item_count,
+                    annotation_count=record.annotation_count,
+                    created_at=record.created_at,
+                )
+            )
+            rows = [
+                {
+                    "snapshot_id": snapshot_id,
+                    "item_id": item_id,
+                    "annotation_id": annotation_id,
+                    "split": item_split,
+                }
+                for item_id, _sha, item_split, annotation_id in entries
+            ]
+            for start in range(0, len(rows), 5000):
+                connection.execute(insert(snapshot_entries), rows[start : start + 5000])
+            return record
+
+    def get_snapshot(self, snapshot_id: str) -> SnapshotRecord:
+        with read_connection(self.engine) as connection:
+            row = connection.execute(select(*_SNAPSHOT_COLUMNS).where(snapshots.c.id == snapshot_id)).first()
+        if row is None:
+            raise NotFoundError(f"no snapshot with id {snapshot_id}")
+        return SnapshotRecord(*row)
+
+    def snapshot_annotations(self, snapshot_id: str) -> list[tuple[ItemRecord, AnnotationRecord | None]]:
+        """Rebuild a snapshot exactly: its items with the annotation versions it froze."""
+        self.get_snapshot(snapshot_id)
+        with read_connection(self.engine) as connection:
+            rows = connection.execute(
+                select(*_ITEM_COLUMNS, *_ANNOTATION_COLUMNS)
+                .select_from(
+                    snapshot_entries.join(
+                        media_items, media_items.c.id == snapshot_entries.c.item_id
+                    ).outerjoin(
+                        annotation_versions, annotation_versions.c.id == snapshot_entries.c.annotation_id
+                    )
+                )
+                .where(snapshot_entries.c.snapshot_id == snapshot_id)
+                .order_by(media_items.c.id)
+            ).all()
+        n_item = len(_ITEM_COLUMNS)
+        out: list[tuple[ItemRecord, AnnotationRecord | None]] = []
+        for row in rows:
+            item = _item_record(row[:n_item])
+            annotation = None if row[n_item] is None else _annotation_record(row[n_item:])
+            out.append((item, annotation))
+        return out
+
+    # -- status ---------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """Counts for ``visionloop status``: items per split, labels by provenance, class balance."""
+        with read_connection(self.engine) as connection:
+            by_split = {
+                (split or "unassigned"): count
+                for split, count in connection.execute(
+                    select(media_items.c.split, func.count())
+                    .where(media_items.c.status == "active")
+                    .group_by(media_items.c.split)
+                )
+            }
+            current = _current_annotation_query().subquery()
+            active_current = (
+                select(current.c.id, current.c.provenance, media_items.c.split)
+                .join(media_items, media_items.c.id == current.c.item_id)
+                .where(media_items.c.status == "active")
+                .subquery()
+            )
+            by_provenance: dict[str, int] = dict(
+                connection.execute(
+                    select(active_current.c.provenance, func.count()).group_by(active_current.c.provenance)
+                ).all()
+            )
+            balance: Counter[str] = Counter()
+            per_split: dict[str, Counter[str]] = {}
+            for class_name, item_split, count in connection.execute(
+                select(
+                    annotation_classes.c.class_name,
+                    active_current.c.split,
+                    func.sum(annotation_classes.c.count),
+                )
+                .join(active_current, active_current.c.id == annotation_classes.c.annotation_id)
+                .group_by(annotation_classes.c.class_name, active_current.c.split)
+            ):
+                balance[class_name] += int(count)
+                per_split.setdefault(item_split or "unassigned", Counter())[class_name] += int(count)
+            file_states: dict[str, int] = dict(
+                connection.execute(select(files.c.status, func.count()).group_by(files.c.status)).all()
+            )
+            inactive: dict[str, int] = dict(
+                connection.execute(
+                    select(media_items.c.status, func.count())
+                    .where(media_items.c.status != "active")
+                    .group_by(media_items.c.status)
+                ).all()
+            )
+        total = sum(by_split.values())
+        labelled = sum(by_provenance.values())
+        return {
+            "items": total,
+            "items_by_split": dict(sorted(by_split.items())),
+            "labelled": labelled,
+            "unlabelled": total - labelled,
+            "labelled_by_provenance": {
+                kind.value: int(by_provenance.get(kind.value, 0)) for kind in ProvenanceKind
+            },
+            "class_balance": dict(sorted(balance.items())),
+            "class_balance_by_split": {
+                split: dict(sorted(c.items())) for split, c in sorted(per_split.items())
+            },
+            "files": {state: int(count) for state, count in sorted(file_states.items())},
+            "inactive_items": {state: int(count) for state, count in sorted(inactive.items())},
+        }
+
+
+_ITEM_COLUMNS = (
+    media_items.c.id,
+    media_items.c.sha256,
+    media_items.c.uri,
+    media_items.c.size_bytes,
+    media_items.c.width,
+    media_items.c.height,
+    media_items.c.format,
+    media_items.c.mode,
+    media_items.c.exif_orientation,
+    media_items.c.split,
+    media_items.c.source,
+    media_items.c.status,
+)
+_ANNOTATION_COLUMNS = (
+    annotation_versions.c.id,
+    annotation_versions.c.item_id,
+    annotation_versions.c.version,
+    annotation_versions.c.payload,
+    annotation_versions.c.provenance,
+    annotation_versions.c.annotator,
+    annotation_versions.c.model_version,
+    annotation_versions.c.score,
+    annotation_versions.c.calibration_run,
+    annotation_versions.c.run_id,
+    annotation_versions.c.supersedes_id,
+    annotation_versions.c.created_at,
+)
+_RUN_COLUMNS = (
+    runs.c.id,
+    runs.c.kind,
+    runs.c.status,
+    runs.c.config,
+    runs.c.inputs,
+    runs.c.outputs,
+    runs.c.error,
+    runs.c.created_at,
+    runs.c.finished_at,
+)
+_SNAPSHOT_COLUMNS = (
+    snapshots.c.id,
+    snapshots.c.name,
+    snapshots.c.item_count,
+    snapshots.c.annotation_count,
+    snapshots.c.created_at,
+)
+
+
+def _current_annotation_query() -> Any:
+    precedence = case(_PRECEDENCE, value=annotation_versions.c.provenance, else_=9)
+    ranked = select(
+        *_ANNOTATION_COLUMNS,
+        func.row_number()
+        .over(
+            partition_by=annotation_versions.c.item_id,
+            order_by=(precedence, annotation_versions.c.version.desc()),
+        )
+        .label("rank"),
+    ).subquery()
+    return select(*(ranked.c[column.name] for column in _ANNOTATION_COLUMNS)).where(ranked.c.rank == 1)
+
+
+def _append_annotation(
+    connection: Connection,
+    item_id: int,
+    label: Label,
+    provenance: Provenance,
+    run_id: str | None,
+    now: Any,
+) -> AnnotationRecord:
+    latest = connection.execute(
+        select(annotation_versions.c.id, annotation_versions.c.version)
+        .where(annotation_versions.c.item_id == item_id)
+        .order_by(annotation_versions.c.version.desc())
+        .limit(1)
+    ).first()
+    if (
+        latest is None
+        and connection.execute(select(media_items.c.id).where(media_items.c.id == item_id)).first() is None
+    ):
+        raise NotFoundError(f"cannot annotate item {item_id}: no such item")
+    version = 1 if latest is None else latest.version + 1
+    supersedes = None if latest is None else latest.id
+    payload = label.to_dict()
+    annotation_id = connection.execute(
+        insert(annotation_versions)
+        .values(
+            item_id=item_id,
+            version=version,
+            payload=payload,
+            provenance=provenance.kind.value,
+            annotator=provenance.annotator,
+            model_version=provenance.model_version,
+            score=provenance.score,
+            calibration_run=provenance.calibration_run,
+            run_id=run_id,
+            supersedes_id=supersedes,
+            created_at=now,
+        )
+        .returning(annotation_versions.c.id)
+    ).scalar_one()
+    counts = label.class_counts()
+    if counts:
+        connection.execute(
+            insert(annotation_classes),
+            [{"annotation_id": annotation_id, "class_name": name, "count": n} for name, n in counts.items()],
+        )
+    return AnnotationRecord(annotation_id, item_id, version, label, provenance, run_id, supersedes, now)
+
+
+def _item_record(row: Any) -> ItemRecord:
+    return ItemRecord(*tuple(row))
+
+
+def _annotation_record(row: Any) -> AnnotationRecord:
+    (
+        annotation_id,
+        item_id,
+        version,
+        payload,
+        kind,
+        annotator,
+        model_version,
+        score,
+        calibration,
+        run_id,
+        sup,
+        at,
+    ) = tuple(row)[:12]
+    try:
+        label = label_from_dict(payload)
+        provenance = Provenance(
+            kind=ProvenanceKind(kind),
+            annotator=annotator,
+            model_version=model_version,
+            score=score,
+            calibration_run=calibration,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise CatalogError(f"annotation {annotation_id} of item {item_id} is unreadable: {exc}") from exc
+    return AnnotationRecord(annotation_id, item_id, version, label, provenance, run_id, sup, at)

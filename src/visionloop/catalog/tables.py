@@ -1,0 +1,153 @@
+"""The catalog schema (SQLAlchemy Core). Migrations in ``migrations/`` must match it.
+
+Annotations are append-only versions; snapshots are immutable lists of exact item and
+annotation versions; every derived computation is a row in ``runs``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+media_items = Table(
+    "media_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("uri", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("exif_orientation", Integer, nullable=False, server_default="1"),
+    Column("frames", Integer, nullable=False, server_default="1"),
+    Column("split", String(8), nullable=True),
+    Column("source", String(16), nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("run_id", String(32), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_media_items_split", media_items.c.split)
+
+# Every file ever listed by ingest, so a re-scan only stats files and compares fingerprints.
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uri", Text, nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # item | duplicate | rejected | missing
+    Column("item_id", Integer, ForeignKey("media_items.id"), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+label_schemas = Table(
+    "label_schemas",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("task", String(32), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("config", Json, nullable=False),
+    Column("inputs", Json, nullable=False),
+    Column("outputs", Json, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("parent_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_runs_kind_created", runs.c.kind, runs.c.created_at)
+
+annotation_versions = Table(
+    "annotations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("media_items.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("provenance", String(8), nullable=False),  # human | model | auto
+    Column("annotator", String(128), nullable=True),
+    Column("model_version", String(128), nullable=True),
+    Column("score", Float, nullable=True),
+    Column("calibration_run", String(32), nullable=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("supersedes_id", Integer, ForeignKey("annotations.id"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("item_id", "version", name="uq_annotations_item_version"),
+)
+
+# Denormalised class counts per annotation version: status and dashboards group by SQL.
+annotation_classes = Table(
+    "annotation_classes",
+    metadata,
+    Column("annotation_id", Integer, ForeignKey("annotations.id"), primary_key=True),
+    Column("class_name", String(128), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("media_items.id"), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("model_version", String(128), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("score", Float, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_predictions_item", predictions.c.item_id)
+Index("ix_predictions_run", predictions.c.run_id)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=True),
+    Column("item_count", Integer, nullable=False),
+    Column("annotation_count", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+snapshot_entries = Table(
+    "snapshot_entries",
+    metadata,
+    Column("snapshot_id", String(32), ForeignKey("snapshots.id"), primary_key=True),
+    Column("item_id", Integer, ForeignKey("media_items.id"), primary_key=True),
+    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=True),
+    Column("split", String(8), nullable=True),
+)

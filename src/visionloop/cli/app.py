@@ -1,0 +1,64 @@
+"""The ``visionloop`` command. Thin: every command parses options and calls the library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from visionloop import __version__
+from visionloop.cli import commands_ingest, commands_init, commands_status
+from visionloop.cli.context import run_command
+
+app = typer.Typer(
+    name="visionloop",
+    help=(
+        "visionloop: a local-first data engine for computer vision.\n\n"
+        "Ingest images, label them with a model's help, train, evaluate and serve models, and "
+        "send what the model is unsure of back to people. Start with 'visionloop init', then "
+        "'visionloop ingest FOLDER' and 'visionloop status'."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"visionloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "-p",
+            "--project",
+            help=(
+                "Project folder (holding visionloop.yaml). "
+                "Default: the current folder or its nearest parent with one."
+            ),
+            envvar="VISIONLOOP_PROJECT",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    ctx.obj = project
+
+
+app.command("init", help=commands_init.HELP)(run_command(commands_init.init))
+app.command("ingest", help=commands_ingest.HELP)(run_command(commands_ingest.ingest))
+app.command("status", help=commands_status.HELP)(run_command(commands_status.status))
+
+
+def main() -> None:
+    app()

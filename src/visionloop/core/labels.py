@@ -1,0 +1,146 @@
+"""Label types, one small validated data class per kind of annotation.
+
+Coordinates are absolute pixel floats in the image orientation *after* EXIF transpose:
+boxes are ``xyxy`` (x0, y0, x1, y1), keypoints are ``(N, K, 3)`` arrays of ``x, y, visibility``
+with COCO semantics (0 unlabeled, 1 labeled but hidden, 2 visible), masks are COCO RLE dicts
+``{"size": [h, w], "counts": [...]}`` with uncompressed (list) counts. Every format converts at
+its own boundary into these.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from visionloop.core.errors import ValidationError
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassLabel:
+    """One image-level class (classification)."""
+
+    class_name: str
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.class_name:
+            raise ValidationError("a class label needs a class name")
+        if self.score is not None and not 0.0 <= self.score <= 1.0:
+            raise ValidationError(f"class score must be within [0, 1], got {self.score}")
+
+    def class_counts(self) -> Counter[str]:
+        return Counter([self.class_name])
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "class", "class_name": self.class_name}
+        if self.score is not None:
+            out["score"] = self.score
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectLabels:
+    """The objects in one image: boxes, optionally with masks and/or keypoints.
+
+    Column-oriented: row ``i`` of every field describes object ``i``. Detection uses boxes,
+    instance segmentation adds ``masks``, pose adds ``keypoints``.
+    """
+
+    boxes: FloatArray
+    class_names: tuple[str, ...]
+    scores: FloatArray | None = None
+    masks: tuple[dict[str, Any], ...] | None = None
+    keypoints: FloatArray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        boxes = (
+            np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
+            if np.size(self.boxes)
+            else np.zeros((0, 4))
+        )
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        n = len(boxes)
+        if len(self.class_names) != n:
+            raise ValidationError(f"expected {n} class names (one per box), got {len(self.class_names)}")
+        if not np.all(np.isfinite(boxes)):
+            raise ValidationError("boxes must be finite numbers")
+        if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
+            raise ValidationError("boxes must be xyxy with x1 >= x0 and y1 >= y0")
+        if self.scores is not None:
+            scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
+            if scores.shape != (n,):
+                raise ValidationError(f"expected {n} scores, got shape {scores.shape}")
+            if np.any((scores < 0) | (scores > 1)):
+                raise ValidationError("scores must lie within [0, 1]")
+            object.__setattr__(self, "scores", scores)
+        if self.masks is not None:
+            masks = tuple(self.masks)
+            if len(masks) != n:
+                raise ValidationError(f"expected {n} masks, got {len(masks)}")
+            for mask in masks:
+                if set(mask) != {"size", "counts"}:
+                    raise ValidationError("a mask must be a COCO RLE dict with 'size' and 'counts'")
+            object.__setattr__(self, "masks", masks)
+        if self.keypoints is not None:
+            kps = np.asarray(self.keypoints, dtype=np.float64)
+            if kps.ndim != 3 or kps.shape[0] != n or kps.shape[2] != 3:
+                raise ValidationError(f"expected keypoints of shape ({n}, K, 3), got {kps.shape}")
+            if np.any(~np.isin(kps[:, :, 2], (0, 1, 2))):
+                raise ValidationError("keypoint visibility must be 0, 1 or 2")
+            object.__setattr__(self, "keypoints", kps)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def class_counts(self) -> Counter[str]:
+        return Counter(self.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "objects",
+            "boxes": self.boxes.tolist(),
+            "class_names": list(self.class_names),
+        }
+        if self.scores is not None:
+            out["scores"] = self.scores.tolist()
+        if self.masks is not None:
+            out["masks"] = list(self.masks)
+        if self.keypoints is not None:
+            out["keypoints"] = self.keypoints.tolist()
+        if self.extra:
+            out["extra"] = self.extra
+        return out
+
+
+Label = ClassLabel | ObjectLabels
+
+
+def label_from_dict(data: dict[str, Any]) -> Label:
+    """Inverse of ``to_dict``; raises :class:`ValidationError` on malformed payloads."""
+    kind = data.get("type")
+    try:
+        if kind == "class":
+            return ClassLabel(class_name=str(data["class_name"]), score=data.get("score"))
+        if kind == "objects":
+            scores = data.get("scores")
+            keypoints = data.get("keypoints")
+            masks = data.get("masks")
+            return ObjectLabels(
+                boxes=np.asarray(data["boxes"], dtype=np.float64),
+                class_names=tuple(data["class_names"]),
+                scores=None if scores is None else np.asarray(scores, dtype=np.float64),
+                masks=None if masks is None else tuple(masks),
+                keypoints=None if keypoints is None else np.asarray(keypoints, dtype=np.float64),
+                extra=dict(data.get("extra", {})),
+            )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"malformed {kind} label: {exc}") from exc
+    raise ValidationError(f"unknown label type {kind!r}; expected 'class' or 'objects'")

@@ -1,0 +1,1 @@
+"""Real datasets that install from package registries (no download at run time)."""

@@ -1,0 +1,261 @@
+"""Ingest: list a folder or bucket prefix, read and check each new or changed file, record it.
+
+A re-run over an unchanged tree only lists and stats files and compares fingerprints with the
+catalog's file index. Source files are only ever read. Every file seen ends up as exactly one
+of added, unchanged (including content duplicates) or rejected.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from visionloop.catalog import Catalog, FileOutcome, KnownFile, ProbedFile
+from visionloop.core.errors import StorageError
+from visionloop.core.media import ItemSource, Split, split_for_hash
+from visionloop.imaging import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS, ImageRejected, probe_image
+from visionloop.storage import FileEntry, Filesystem
+
+AUTO_SPLIT = "auto"
+_EXTENSIONS = {
+    "JPEG": "jpg",
+    "MPO": "jpg",
+    "PNG": "png",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tif",
+    "GIF": "gif",
+}
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    split: str = AUTO_SPLIT
+    source: ItemSource = ItemSource.INGEST
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_file_bytes: int = 512 * 1024 * 1024
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    split_ratios: dict[Split, float] = field(
+        default_factory=lambda: {Split.TRAIN: 0.8, Split.VAL: 0.1, Split.TEST: 0.1}
+    )
+    workers: int = 2
+    batch_size: int = 256
+    follow_links: bool = False
+    exclude: tuple[str, ...] = ()
+    copy_to: Filesystem | None = None
+
+    def __post_init__(self) -> None:
+        if self.split != AUTO_SPLIT and self.split not in {s.value for s in Split}:
+            raise ValueError(f"split must be one of train, val, test, auto; got {self.split!r}")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    source: str
+    seen: int = 0
+    added: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    missing: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    run_id: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` while files are processed."""
+
+
+def ingest(
+    catalog: Catalog,
+    source: Filesystem,
+    options: IngestOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest every file under ``source`` into ``catalog`` and return what happened to each."""
+    options = options or IngestOptions()
+    started = time.perf_counter()
+    report = IngestReport(source=source.url)
+    run_id = catalog.start_run(
+        "ingest",
+        config={
+            "split": options.split,
+            "source": options.source.value,
+            "max_pixels": options.max_pixels,
+            "max_file_bytes": options.max_file_bytes,
+            "formats": list(options.formats),
+            "copy": options.copy_to is not None,
+        },
+        inputs={"source": source.url},
+    )
+    report.run_id = run_id
+    try:
+        entries = [
+            e for e in source.list_files(options.follow_links) if not _excluded(e.uri, source.url, options)
+        ]
+        known = catalog.known_files(source.url)
+        report.seen = len(entries)
+        todo: list[FileEntry] = []
+        for entry in entries:
+            previous = known.get(entry.uri)
+            if (
+                previous is not None
+                and previous.fingerprint == entry.fingerprint
+                and previous.status != "missing"
+            ):
+                _count_known(report, entry, previous)
+            else:
+                todo.append(entry)
+        done = report.seen - len(todo)
+        if progress:
+            progress(done, report.seen)
+
+        def split_for(sha256: str) -> str | None:
+            if options.split == AUTO_SPLIT:
+                return split_for_hash(sha256, options.split_ratios).value
+            return options.split
+
+        batch: list[ProbedFile] = []
+        for probed in _probe_all(todo, source, options):
+            batch.append(probed)
+            if len(batch) >= options.batch_size:
+                _record(catalog, batch, report, split_for, options, run_id)
+                done += len(batch)
+                batch = []
+                if progress:
+                    progress(done, report.seen)
+        if batch:
+            _record(catalog, batch, report, split_for, options, run_id)
+            if progress:
+                progress(report.seen, report.seen)
+        seen_uris = {entry.uri for entry in entries}
+        gone = [uri for uri, file in known.items() if uri not in seen_uris and file.status != "missing"]
+        if gone:
+            catalog.mark_missing(gone)
+        report.missing = len(gone)
+    except BaseException as exc:
+        catalog.finish_run(run_id, outputs=_summary(report), error=f"{type(exc).__name__}: {exc}")
+        raise
+    report.seconds = time.perf_counter() - started
+    catalog.finish_run(run_id, outputs=_summary(report))
+    return report
+
+
+def _excluded(uri: str, root: str, options: IngestOptions) -> bool:
+    if not options.exclude:
+        return False
+    relative = uri[len(root) :].lstrip("/") if uri.startswith(root) else uri
+    name = relative.rsplit("/", 1)[-1]
+    return any(
+        fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(name, pattern) for pattern in options.exclude
+    )
+
+
+def _count_known(report: IngestReport, entry: FileEntry, previous: KnownFile) -> None:
+    if previous.status == "rejected":
+        report.rejected += 1
+        report.rejections.append(Rejection(entry.uri, previous.reason or "rejected"))
+    else:
+        report.unchanged += 1
+        if previous.status == "duplicate":
+            report.duplicates += 1
+
+
+def _record(
+    catalog: Catalog,
+    batch: list[ProbedFile],
+    report: IngestReport,
+    split_for: Callable[[str], str | None],
+    options: IngestOptions,
+    run_id: str,
+) -> None:
+    outcomes = catalog.record_files(batch, split_for=split_for, source=options.source.value, run_id=run_id)
+    for probed, outcome in zip(batch, outcomes, strict=True):
+        if outcome is FileOutcome.ADDED:
+            report.added += 1
+        elif outcome is FileOutcome.REJECTED:
+            report.rejected += 1
+            report.rejections.append(Rejection(probed.uri, probed.reason or "rejected"))
+        else:
+            report.unchanged += 1
+            report.duplicates += outcome is FileOutcome.DUPLICATE
+
+
+def _probe_all(entries: list[FileEntry], source: Filesystem, options: IngestOptions) -> Iterator[ProbedFile]:
+    """Read and probe files on a thread pool (hashing and decoding release the GIL), in order."""
+    if options.workers <= 1:
+        for entry in entries:
+            yield _probe_one(entry, source, options)
+        return
+    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="ingest") as pool:
+        pending: deque[Future[ProbedFile]] = deque()
+        iterator: Iterable[FileEntry] = iter(entries)
+        for entry in iterator:
+            pending.append(pool.submit(_probe_one, entry, source, options))
+            if len(pending) >= options.workers * 4:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _probe_one(entry: FileEntry, source: Filesystem, options: IngestOptions) -> ProbedFile:
+    """Probe one file; any failure becomes a rejection of that file, never of the whole ingest."""
+    try:
+        return _probe_checked(entry, source, options)
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop thousands of good ones
+        reason = f"unexpected error while reading: {type(exc).__name__}: {exc}"
+        return ProbedFile(entry.uri, entry.size, entry.fingerprint, reason=reason)
+
+
+def _probe_checked(entry: FileEntry, source: Filesystem, options: IngestOptions) -> ProbedFile:
+    def rejected(reason: str) -> ProbedFile:
+        return ProbedFile(entry.uri, entry.size, entry.fingerprint, reason=reason)
+
+    if entry.is_link and not options.follow_links:
+        return rejected("symbolic link not followed (use --follow-links to ingest link targets)")
+    if entry.fingerprint == "unreadable":
+        return rejected("cannot stat file (permission denied or vanished)")
+    if entry.size > options.max_file_bytes:
+        return rejected(f"file too large: {entry.size} bytes exceeds the limit of {options.max_file_bytes}")
+    try:
+        data = source.read_bytes(entry.uri, max_bytes=options.max_file_bytes)
+    except StorageError as exc:
+        return rejected(f"cannot read file: {exc}")
+    if len(data) > options.max_file_bytes:
+        return rejected(f"file too large: more than {options.max_file_bytes} bytes")
+    sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        info = probe_image(data, max_pixels=options.max_pixels, formats=options.formats)
+    except ImageRejected as exc:
+        return rejected(exc.reason)
+    item_uri = None
+    if options.copy_to is not None:
+        name = f"media/{sha256[:2]}/{sha256}.{_EXTENSIONS.get(info.format, 'bin')}"
+        try:
+            item_uri = options.copy_to.write_bytes(name, data)
+        except (StorageError, OSError) as exc:
+            return rejected(f"cannot copy into project storage: {exc}")
+    return ProbedFile(entry.uri, len(data), entry.fingerprint, sha256=sha256, info=info, item_uri=item_uri)
+
+
+def _summary(report: IngestReport, keep_rejections: int = 1000) -> dict[str, Any]:
+    """What the ingest run stores: counts, and the first rejections (the file index has all)."""
+    summary = report.to_dict()
+    summary["rejections"] = summary["rejections"][:keep_rejections]
+    return summary

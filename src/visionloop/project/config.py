@@ -1,0 +1,111 @@
+"""``visionloop.yaml``: the validated configuration of one project."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from visionloop.core.errors import ConfigError
+from visionloop.core.media import Split
+from visionloop.core.schema import LabelSchema
+from visionloop.imaging.probe import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS
+
+CONFIG_NAME = "visionloop.yaml"
+CONFIG_VERSION = 1
+
+
+class S3Options(BaseModel):
+    """S3-compatible storage settings. Credentials come from the usual AWS environment variables
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``) unless given here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    key: str | None = None
+    secret: str | None = None
+    anon: bool = False
+
+    def fsspec_options(self) -> dict[str, Any]:
+        return {key: value for key, value in self.model_dump().items() if value not in (None, False)}
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0)
+    max_file_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    formats: list[str] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
+    split_ratios: dict[Split, float] = Field(
+        default_factory=lambda: {Split.TRAIN: 0.8, Split.VAL: 0.1, Split.TEST: 0.1}
+    )
+    workers: int = Field(default_factory=lambda: min(8, os.cpu_count() or 1), ge=1, le=64)
+
+    @field_validator("split_ratios")
+    @classmethod
+    def _ratios(cls, value: dict[Split, float]) -> dict[Split, float]:
+        if any(ratio < 0 for ratio in value.values()) or sum(value.values()) <= 0:
+            raise ValueError("split ratios must be non-negative and sum to more than 0")
+        return value
+
+
+class ProjectConfig(BaseModel):
+    """Everything a command needs to know about a project.
+
+    ``catalog`` is a SQLAlchemy URL; a relative SQLite path is relative to the project folder.
+    ``storage`` is where visionloop writes blobs it owns (copies, exports, models): a folder
+    (relative to the project) or ``s3://bucket/prefix``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = CONFIG_VERSION
+    name: str
+    labels: LabelSchema
+    catalog: str = "sqlite:///catalog.db"
+    storage: str = "storage"
+    s3: S3Options = Field(default_factory=S3Options)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != CONFIG_VERSION:
+            raise ValueError(
+                f"unsupported config version {value}; this visionloop reads version {CONFIG_VERSION}"
+            )
+        return value
+
+
+def load_config(path: Path) -> ProjectConfig:
+    """Read and validate a ``visionloop.yaml``; errors name the file and the offending field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+def dump_config(config: ProjectConfig) -> str:
+    data = config.model_dump(mode="json", exclude_defaults=False)
+    data["labels"] = {key: value for key, value in data["labels"].items() if value}
+    if not config.s3.fsspec_options():
+        data.pop("s3")
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,20 @@
+"""Blob storage through fsspec: local folders and S3-compatible buckets."""
+
+from visionloop.storage.filesystem import (
+    FileEntry,
+    Filesystem,
+    atomic_write_local,
+    is_remote,
+    normalise_url,
+)
+from visionloop.storage.paths import join_under, safe_relative_path
+
+__all__ = [
+    "FileEntry",
+    "Filesystem",
+    "atomic_write_local",
+    "is_remote",
+    "join_under",
+    "normalise_url",
+    "safe_relative_path",
+]
