@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine: `make demo` and `make test`.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -15,9 +15,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: init a project, ingest a real image set (Fashion-MNIST or bundled samples), show status
-demo: $(STAMP)
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+
+## demo: init a project, ingest real Fashion-MNIST images, re-ingest incrementally, show status
+demo: $(STAMP) $(FASHION_MNIST)
 	$(BIN)/python scripts/demo.py --workdir $(DEMO_DIR)
+
+# Debian's dataset-fashion-mnist package holds the real images the demo uses.
+$(FASHION_MNIST):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+		echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist'"; exit 1; \
+	fi
 
 ## lint: ruff, mypy and the import-layer contract
 lint: $(STAMP)

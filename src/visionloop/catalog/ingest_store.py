@@ -93,7 +93,9 @@ def record_probed_files(
             .on_conflict_do_nothing(index_elements=["sha256"])
             .returning(media_items.c.sha256)
         )
-        inserted = set(connection.execute(statement, list(new_rows.values())).scalars())
+        # Sorted keys give concurrent PostgreSQL writers one lock order, so they cannot deadlock.
+        rows = [new_rows[sha] for sha in sorted(new_rows)]
+        inserted = set(connection.execute(statement, rows).scalars())
     ids = _item_ids(connection, list(new_rows))
     previous = _previous_items(connection, [p.uri for p in probed])
 
@@ -130,7 +132,7 @@ def record_probed_files(
                 reason=None,
             )
         index_rows.append(row)
-    _upsert_index(connection, index_rows)
+    _upsert_index(connection, sorted(index_rows, key=lambda row: str(row["uri"])))
     for item_id, uri in replaced:
         connection.execute(
             update(media_items)

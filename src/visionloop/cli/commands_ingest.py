@@ -45,6 +45,9 @@ def ingest(
     workers: Annotated[
         int | None, typer.Option(min=1, max=64, help="Reader threads. Default: from config.")
     ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="Files per catalog transaction. Default: from config.")
+    ] = None,
     max_pixels: Annotated[
         int | None,
         typer.Option(min=1, help="Reject images with more pixels. Default: from config."),
@@ -62,6 +65,7 @@ def ingest(
             formats=tuple(settings.formats),
             split_ratios=dict(settings.split_ratios),
             workers=workers or settings.workers,
+            batch_size=batch_size or settings.batch_size,
             follow_links=follow_links,
             exclude=tuple(exclude or ()),
             copy_to=project.storage if copy else None,

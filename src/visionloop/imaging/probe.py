@@ -99,7 +99,7 @@ def probe_image(
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"decompression bomb: {exc}") from exc
+        raise ImageRejected(f"decompression bomb: exceeds the limit of {max_pixels} pixels ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise ImageRejected(_unidentified_reason(data, allowed)) from exc
     except (OSError, SyntaxError, ValueError, IndexError, TypeError, EOFError, MemoryError) as exc:
@@ -131,14 +131,31 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
 def _unidentified_reason(data: bytes, allowed: list[str]) -> str:
-    """Tell "not an image" apart from "an image format we do not accept"."""
+    """Tell "not an image", "a format we do not accept" and "an image we cannot decode" apart."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             found = image.format
-    except Exception:  # noqa: BLE001 - any failure here just means "not an image"
-        return "not an image (content is not a recognised image format)"
-    return f"unsupported image format {found}; accepted: {', '.join(allowed)}"
+    except Exception:  # noqa: BLE001 - any failure here just means Pillow cannot read it
+        found = None
+    if found is not None:
+        return f"unsupported image format {found}; accepted: {', '.join(allowed)}"
+    signature = next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
+    if signature is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        signature = "WEBP"
+    if signature is not None:
+        return f"unreadable {signature} image: unsupported pixel mode/layout or corrupt header"
+    return "not an image (content is not a recognised image format)"
 
 
 def _raise_pillow_limit_to(max_pixels: int) -> None:

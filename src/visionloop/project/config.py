@@ -44,6 +44,7 @@ class IngestSettings(BaseModel):
         default_factory=lambda: {Split.TRAIN: 0.8, Split.VAL: 0.1, Split.TEST: 0.1}
     )
     workers: int = Field(default_factory=lambda: min(8, os.cpu_count() or 1), ge=1, le=64)
+    batch_size: int = Field(default=256, ge=1, le=10_000)
 
     @field_validator("split_ratios")
     @classmethod

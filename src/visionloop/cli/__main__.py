@@ -1,0 +1,5 @@
+"""``python -m visionloop.cli``."""
+
+from visionloop.cli.app import main
+
+main()

@@ -1,0 +1,177 @@
+"""Catalog behaviour on SQLite and PostgreSQL: append-only labels, precedence, snapshots, runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from images import rgb_png
+from visionloop.catalog import HEAD_REVISION, Catalog, ProbedFile
+from visionloop.core.errors import CatalogError, NotFoundError
+from visionloop.core.labels import ClassLabel, ObjectLabels
+from visionloop.core.media import ImageInfo
+from visionloop.core.provenance import Provenance
+from visionloop.core.schema import LabelSchema, TaskType
+
+
+def _add_items(catalog: Catalog, count: int, split: str = "train") -> list[int]:
+    probed = [
+        ProbedFile(
+            uri=f"/data/{i}.png",
+            size=100 + i,
+            fingerprint=f"{i}",
+            sha256=f"{i:064x}",
+            info=ImageInfo(width=10, height=20, format="PNG", mode="RGB"),
+        )
+        for i in range(count)
+    ]
+    catalog.record_files(probed, split_for=lambda _sha: split, source="ingest", run_id=None)
+    return [item.id for item in catalog.iter_items()]
+
+
+def test_annotations_are_versions_and_history_is_kept(catalog: Catalog) -> None:
+    [item] = _add_items(catalog, 1)
+    first = catalog.add_annotation(item, ClassLabel("cat"), Provenance.human("ann-1"))
+    second = catalog.add_annotation(item, ClassLabel("dog"), Provenance.human("ann-2"))
+
+    assert (first.version, second.version) == (1, 2)
+    assert second.supersedes_id == first.id
+    history = catalog.annotation_history(item)
+    assert [(a.label, a.provenance.annotator) for a in history] == [
+        (ClassLabel("cat"), "ann-1"),
+        (ClassLabel("dog"), "ann-2"),
+    ]
+    assert catalog.current_annotations()[item].label == ClassLabel("dog")
+
+
+def test_human_labels_win_over_auto_and_model_labels(catalog: Catalog) -> None:
+    [item] = _add_items(catalog, 1)
+    catalog.add_annotation(item, ClassLabel("cat"), Provenance.model("m1", 0.7))
+    assert catalog.current_annotations()[item].provenance.kind == "model"
+    catalog.add_annotation(item, ClassLabel("dog"), Provenance.auto("m1", "cal-1", 0.99))
+    assert catalog.current_annotations()[item].label == ClassLabel("dog")
+    catalog.add_annotation(item, ClassLabel("bird"), Provenance.human("alice"))
+    catalog.add_annotation(item, ClassLabel("cat"), Provenance.model("m2", 0.99))  # newer, but a model's
+
+    current = catalog.current_annotations()[item]
+    assert current.label == ClassLabel("bird") and current.provenance.annotator == "alice"
+
+
+def test_database_refuses_to_rewrite_history(catalog: Catalog) -> None:
+    [item] = _add_items(catalog, 1)
+    catalog.add_annotation(item, ClassLabel("cat"), Provenance.human("alice"))
+    for statement in ("UPDATE annotations SET provenance = 'auto'", "DELETE FROM annotations"):
+        with pytest.raises(DBAPIError, match="append-only"), catalog.engine.begin() as connection:
+            connection.execute(text(statement))
+    assert len(catalog.annotation_history(item)) == 1
+
+
+def test_object_labels_round_trip_with_masks_and_keypoints(catalog: Catalog) -> None:
+    [item] = _add_items(catalog, 1)
+    label = ObjectLabels(
+        boxes=np.array([[1.5, 2.0, 8.25, 9.0], [0.0, 0.0, 3.0, 4.0]]),
+        class_names=("person", "person"),
+        scores=np.array([0.9, 0.4]),
+        masks=({"size": [20, 10], "counts": [5, 10, 185]}, {"size": [20, 10], "counts": [0, 200]}),
+        keypoints=np.array([[[2.0, 3.0, 2.0]], [[0.0, 0.0, 0.0]]]),
+    )
+    catalog.add_annotation(item, label, Provenance.model("det-v1", 0.9))
+    stored = catalog.current_annotations()[item].label
+    assert isinstance(stored, ObjectLabels)
+    np.testing.assert_allclose(stored.boxes, label.boxes)
+    assert stored.keypoints is not None and stored.keypoints.shape == (2, 1, 3)
+    assert stored.masks == label.masks
+    assert catalog.summary()["class_balance"] == {"person": 2}
+
+
+def test_annotating_a_missing_item_names_it(catalog: Catalog) -> None:
+    with pytest.raises(NotFoundError, match="item 999"):
+        catalog.add_annotation(999, ClassLabel("cat"), Provenance.human("alice"))
+
+
+def test_snapshots_are_immutable_and_content_addressed(catalog: Catalog) -> None:
+    items = _add_items(catalog, 3)
+    catalog.add_annotation(items[0], ClassLabel("cat"), Provenance.human("alice"))
+    first = catalog.create_snapshot("v1")
+    assert catalog.create_snapshot("again").id == first.id  # same state, same id
+
+    catalog.add_annotation(items[0], ClassLabel("dog"), Provenance.human("bob"))
+    catalog.add_annotation(items[1], ClassLabel("cat"), Provenance.human("bob"))
+    second = catalog.create_snapshot("v2")
+    assert second.id != first.id
+    assert (first.item_count, first.annotation_count) == (3, 1)
+    assert (second.item_count, second.annotation_count) == (3, 2)
+
+    frozen = {item.id: annotation for item, annotation in catalog.snapshot_annotations(first.id)}
+    assert frozen[items[0]] is not None and frozen[items[0]].label == ClassLabel("cat")
+    assert frozen[items[1]] is None
+    with pytest.raises(NotFoundError):
+        catalog.get_snapshot("nope")
+
+
+def test_runs_record_config_inputs_and_outcome(catalog: Catalog) -> None:
+    run_id = catalog.start_run("train", config={"lr": 0.1}, inputs={"snapshot": "abc"})
+    assert catalog.get_run(run_id).status == "running"
+    catalog.finish_run(run_id, outputs={"accuracy": 0.9})
+    run = catalog.get_run(run_id)
+    assert (run.status, run.config, run.inputs, run.outputs) == (
+        "succeeded",
+        {"lr": 0.1},
+        {"snapshot": "abc"},
+        {"accuracy": 0.9},
+    )
+    failed = catalog.start_run("train", config={}, inputs={})
+    catalog.finish_run(failed, outputs={}, error="boom")
+    assert catalog.get_run(failed).status == "failed"
+    assert [r.id for r in catalog.list_runs(kind="train")] == [failed, run_id]
+    with pytest.raises(NotFoundError):
+        catalog.finish_run("missing", outputs={})
+
+
+def test_schema_is_versioned_only_when_it_changes(catalog: Catalog) -> None:
+    schema = LabelSchema(task=TaskType.DETECTION, classes=["cat", "dog"])
+    assert catalog.set_schema(schema) is True
+    assert catalog.set_schema(schema) is False
+    assert catalog.get_schema() == schema
+    wider = LabelSchema(task=TaskType.DETECTION, classes=["cat", "dog", "bird"])
+    assert catalog.set_schema(wider) is True
+    assert catalog.get_schema() == wider
+
+
+def test_summary_counts_splits_provenance_and_classes(catalog: Catalog) -> None:
+    items = _add_items(catalog, 4, split="val")
+    catalog.add_annotation(items[0], ClassLabel("cat"), Provenance.human("alice"))
+    catalog.add_annotation(items[1], ClassLabel("cat"), Provenance.auto("m1", "cal", 0.99))
+    catalog.add_annotation(items[2], ClassLabel("dog"), Provenance.model("m1", 0.6))
+    summary = catalog.summary()
+    assert summary["items"] == 4 and summary["items_by_split"] == {"val": 4}
+    assert summary["labelled"] == 3 and summary["unlabelled"] == 1
+    assert summary["labelled_by_provenance"] == {"human": 1, "model": 1, "auto": 1}
+    assert summary["class_balance"] == {"cat": 2, "dog": 1}
+
+
+def test_migration_head_matches_the_code(catalog: Catalog) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from visionloop.catalog.engine import _MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    with catalog.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+
+
+def test_bad_catalog_urls_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="unsupported catalog URL"):
+        Catalog.open("mysql://nowhere/db")
+    with pytest.raises(CatalogError, match="invalid catalog URL"):
+        Catalog.open("::not a url::")
+    (tmp_path / "file.db").write_bytes(rgb_png())  # an image is not a database
+    with pytest.raises(CatalogError, match="cannot open catalog"):
+        Catalog.open(f"sqlite:///{tmp_path / 'file.db'}")
