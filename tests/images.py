@@ -120,9 +120,7 @@ def unreadable_mode_tiff() -> bytes:
     data_offset = ifd_offset + 2 + 12 * len(entries) + 4
     ifd = struct.pack("<H", len(entries))
     for tag, kind, count, value in entries:
-        if tag == 273:
-            value = data_offset
-        ifd += struct.pack("<HHII", tag, kind, count, value)
+        ifd += struct.pack("<HHII", tag, kind, count, data_offset if tag == 273 else value)
     ifd += struct.pack("<I", 0)
     return b"II*\x00" + struct.pack("<I", ifd_offset) + ifd + pixels
 

@@ -23,7 +23,10 @@ def invoke(*args: str) -> tuple[int, str]:
     ("command", "phrases"),
     [
         ((), ["init", "ingest", "status", "--project"]),
-        (("init",), ["--task", "--classes", "--keypoints", "--skeleton", "--catalog", "--storage", "postgresql"]),
+        (
+            ("init",),
+            ["--task", "--classes", "--keypoints", "--skeleton", "--catalog", "--storage", "postgresql"],
+        ),
         (("ingest",), ["SOURCE", "--split", "--copy", "--json", "rejected", "s3://"]),
         (("status",), ["provenance", "--json"]),
     ],
@@ -88,7 +91,10 @@ def test_keypoints_project_with_skeleton(tmp_path: Path) -> None:
     [
         (("--task", "detection"), "at least one class"),
         (("--task", "keypoints", "--classes", "p"), "needs keypoint names"),
-        (("--task", "keypoints", "--classes", "p", "--keypoints", "a,b", "--skeleton", "1-9"), "outside 1..2"),
+        (
+            ("--task", "keypoints", "--classes", "p", "--keypoints", "a,b", "--skeleton", "1-9"),
+            "outside 1..2",
+        ),
         (("--classes", "a", "--catalog", "mysql://x/y"), "unsupported catalog URL"),
     ],
 )
@@ -105,7 +111,9 @@ def test_init_refuses_to_overwrite_a_project(tmp_path: Path) -> None:
     assert code == 1 and "already exists" in output
 
 
-def test_commands_outside_a_project_say_how_to_create_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commands_outside_a_project_say_how_to_create_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, output = invoke("status")
     assert code == 1 and "visionloop init" in output
@@ -114,7 +122,9 @@ def test_commands_outside_a_project_say_how_to_create_one(tmp_path: Path, monkey
 
 
 def test_bad_config_names_the_file_and_field(tmp_path: Path) -> None:
-    (tmp_path / "visionloop.yaml").write_text("name: x\nlabels: {task: detection, classes: [a]}\ncatalgo: typo\n")
+    (tmp_path / "visionloop.yaml").write_text(
+        "name: x\nlabels: {task: detection, classes: [a]}\ncatalgo: typo\n"
+    )
     code, output = invoke("-p", str(tmp_path), "status")
     assert code == 1 and "visionloop.yaml" in output and "catalgo" in output
     (tmp_path / "visionloop.yaml").write_text("!!python/object/apply:os.system ['echo pwned']\n")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from images import rgb_png
+from servers import create_database
 from visionloop.catalog import Catalog
 from visionloop.project import Project
 
@@ -35,7 +37,19 @@ def _make_trees(root: Path) -> list[Path]:
 
 
 def _run_parallel(project: Path, sources: list[Path]) -> list[dict[str, int]]:
-    command = [sys.executable, "-m", "visionloop.cli", "-p", str(project), "ingest", "--json", "--workers", "2", "--batch-size", "4"]
+    command = [
+        sys.executable,
+        "-m",
+        "visionloop.cli",
+        "-p",
+        str(project),
+        "ingest",
+        "--json",
+        "--workers",
+        "2",
+        "--batch-size",
+        "4",
+    ]
     procs = [
         subprocess.Popen([*command, str(source)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for source in sources
@@ -52,8 +66,20 @@ def _run_parallel(project: Path, sources: list[Path]) -> list[dict[str, int]]:
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_four_processes_ingest_at_once(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
     shared, *own = _make_trees(tmp_path / "data")
-    catalog_arg = ["--catalog", request.getfixturevalue("catalog_url")] if backend == "postgres" else []
-    init = [sys.executable, "-m", "visionloop.cli", "init", str(tmp_path / "proj"), "--classes", "a", *catalog_arg]
+    catalog_arg = []
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres_url")
+        catalog_arg = ["--catalog", create_database(server, f"t_{uuid.uuid4().hex[:12]}")]
+    init = [
+        sys.executable,
+        "-m",
+        "visionloop.cli",
+        "init",
+        str(tmp_path / "proj"),
+        "--classes",
+        "a",
+        *catalog_arg,
+    ]
     subprocess.run(init, check=True, capture_output=True)
     project = tmp_path / "proj"
 
