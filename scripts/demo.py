@@ -24,7 +24,7 @@ def run(*args: str) -> None:
     command = [str(Path(sys.executable).with_name("visionloop")), *args]
     print(f"\n$ visionloop {shlex.join(args)}", flush=True)
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True)  # noqa: S603 - our own CLI, arguments built here
     print(f"  ({time.perf_counter() - started:.1f} s)", flush=True)
 
 

@@ -46,7 +46,8 @@ def ingest(
         int | None, typer.Option(min=1, max=64, help="Reader threads. Default: from config.")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, max=10_000, help="Files per catalog transaction. Default: from config.")
+        int | None,
+        typer.Option(min=1, max=10_000, help="Files per catalog transaction. Default: from config."),
     ] = None,
     max_pixels: Annotated[
         int | None,
