@@ -175,3 +175,19 @@ def test_bad_catalog_urls_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "file.db").write_bytes(rgb_png())  # an image is not a database
     with pytest.raises(CatalogError, match="cannot open catalog"):
         Catalog.open(f"sqlite:///{tmp_path / 'file.db'}")
+
+
+def test_concurrent_annotators_never_lose_or_duplicate_a_version(catalog: Catalog) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    [item] = _add_items(catalog, 1)
+
+    def annotate(worker: int) -> None:
+        for n in range(8):
+            catalog.add_annotation(item, ClassLabel(f"c{n}"), Provenance.human(f"annotator-{worker}"))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(annotate, range(4)))
+    history = catalog.annotation_history(item)
+    assert [a.version for a in history] == list(range(1, 33))
+    assert [a.supersedes_id for a in history[1:]] == [a.id for a in history[:-1]]

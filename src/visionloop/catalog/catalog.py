@@ -162,11 +162,11 @@ class Catalog:
         self, entries: Sequence[tuple[int, Label, Provenance]], run_id: str | None = None
     ) -> list[AnnotationRecord]:
         now = utcnow()
-        out: list[AnnotationRecord] = []
         with write_transaction(self.engine) as connection:
-            for item_id, label, provenance in entries:
-                out.append(_append_annotation(connection, item_id, label, provenance, run_id, now))
-        return out
+            return [
+                _append_annotation(connection, item_id, label, provenance, run_id, now)
+                for item_id, label, provenance in entries
+            ]
 
     def annotation_history(self, item_id: int) -> list[AnnotationRecord]:
         with read_connection(self.engine) as connection:
@@ -485,17 +485,17 @@ def _append_annotation(
     run_id: str | None,
     now: Any,
 ) -> AnnotationRecord:
+    # Lock the item row (PostgreSQL; SQLite already holds the write lock) so concurrent writers
+    # of one item queue up instead of both choosing the same next version.
+    item = connection.execute(select(media_items.c.id).where(media_items.c.id == item_id).with_for_update())
+    if item.first() is None:
+        raise NotFoundError(f"cannot annotate item {item_id}: no such item")
     latest = connection.execute(
         select(annotation_versions.c.id, annotation_versions.c.version)
         .where(annotation_versions.c.item_id == item_id)
         .order_by(annotation_versions.c.version.desc())
         .limit(1)
     ).first()
-    if (
-        latest is None
-        and connection.execute(select(media_items.c.id).where(media_items.c.id == item_id)).first() is None
-    ):
-        raise NotFoundError(f"cannot annotate item {item_id}: no such item")
     version = 1 if latest is None else latest.version + 1
     supersedes = None if latest is None else latest.id
     payload = label.to_dict()
