@@ -77,6 +77,7 @@ What each timed loop does (judge the fairness yourself):
 
 Page cache: every file was written moments before, so all timings are warm-cache figures (not
 cold-disk ones); an untimed warm-up pass of the raw loop and of each walk runs first anyway.
+After generating, os.sync() (untimed) flushes dirty pages so writeback does not skew timings.
 Timed runs are interleaved (raw, ingest w2, ingest w1, raw, ...) and the median is used.
 CPU seconds are process-wide (all threads), from time.process_time.
 """
@@ -199,6 +200,16 @@ def make_tiny_pngs(root: Path, count: int) -> list[str]:
     return paths
 
 
+def settle_writes() -> None:
+    """Flush freshly written files to disk (untimed) before anything is timed.
+
+    Background writeback of their dirty pages would otherwise steal CPU and I/O from whichever
+    loop happens to run next. The pages stay in the page cache, so timed loops still read memory.
+    """
+    wall, _cpu, _ = timed(os.sync)
+    print(f"  os.sync() after generation (untimed): {wall:.2f} s")
+
+
 # -- the loops being compared ----------------------------------------------------------------
 
 
@@ -289,6 +300,7 @@ def throughput_experiment(workdir: Path, count: int, repeats: int, seed: int) ->
         f"  generated in {wall:.1f} s; {len(paths)} files, {total_bytes / 1e6:.1f} MB, "
         f"mean {total_bytes / max(1, len(paths)) / 1024:.1f} KiB"
     )
+    settle_writes()
     default_workers = IngestOptions().workers
     warm_wall, _cpu, _ = timed(lambda: raw_loop(paths))
     print(f"  warm-up raw loop (untimed for results): {warm_wall:.3f} s")
@@ -352,6 +364,7 @@ def rescan_experiment(workdir: Path, count: int, repeats: int) -> dict[str, Any]
     folder = workdir / "tiny"
     wall, _cpu, _ = timed(lambda: make_tiny_pngs(folder, count))
     print(f"  generated in {wall:.1f} s")
+    settle_writes()
 
     db_path = workdir / "rescan.db"
     remove_catalog(db_path)
