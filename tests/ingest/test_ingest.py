@@ -201,3 +201,12 @@ def test_missing_source_is_a_clear_error(catalog: Catalog, tmp_path: Path) -> No
         ingest(catalog, Filesystem(str(tmp_path / "nope")))
     [run] = catalog.list_runs(kind="ingest")
     assert run.status == "failed" and run.error is not None
+
+
+def test_files_over_the_size_limit_are_rejected_unread(catalog: Catalog, tree: Tree) -> None:
+    tree.write("big.png", rgb_png(64, 64, seed=16))
+    tree.write("small.png", b"\x89PNG\r\n\x1a\n")
+    report = ingest(catalog, tree.filesystem, IngestOptions(max_file_bytes=100))
+    reasons = {r.path: r.reason for r in report.rejections}
+    assert "file too large" in reasons[tree.uri("big.png")] and "limit of 100" in reasons[tree.uri("big.png")]
+    assert "truncated" in reasons[tree.uri("small.png")] or "unreadable" in reasons[tree.uri("small.png")]

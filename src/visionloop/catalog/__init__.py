@@ -2,11 +2,10 @@
 
 from visionloop.catalog.catalog import Catalog
 from visionloop.catalog.engine import HEAD_REVISION, sqlite_url_for
-from visionloop.catalog.ingest_store import FileOutcome, ProbedFile
+from visionloop.catalog.ingest_store import FileIndex, FileOutcome, ProbedFile
 from visionloop.catalog.records import (
     AnnotationRecord,
     ItemRecord,
-    KnownFile,
     RunRecord,
     SnapshotRecord,
 )
@@ -15,9 +14,9 @@ __all__ = [
     "HEAD_REVISION",
     "AnnotationRecord",
     "Catalog",
+    "FileIndex",
     "FileOutcome",
     "ItemRecord",
-    "KnownFile",
     "ProbedFile",
     "RunRecord",
     "SnapshotRecord",

@@ -22,16 +22,17 @@ from visionloop.catalog.engine import (
     write_transaction,
 )
 from visionloop.catalog.ingest_store import (
+    FileIndex,
     FileOutcome,
     ProbedFile,
-    load_known_files,
+    load_file_index,
+    load_rejection_reasons,
     mark_missing,
     record_probed_files,
 )
 from visionloop.catalog.records import (
     AnnotationRecord,
     ItemRecord,
-    KnownFile,
     RunRecord,
     SnapshotRecord,
     utcnow,
@@ -111,10 +112,15 @@ class Catalog:
         return None if payload is None else LabelSchema.model_validate(payload)
 
     # -- ingest ---------------------------------------------------------------------------
-    def known_files(self, root: str) -> dict[str, KnownFile]:
-        """Every indexed path at or under ``root``, for incremental re-scans."""
+    def file_index(self, root: str) -> FileIndex:
+        """``{uri: (fingerprint, status)}`` of every indexed path at or under ``root``."""
         with read_connection(self.engine) as connection:
-            return load_known_files(connection, root)
+            return load_file_index(connection, root)
+
+    def rejection_reasons(self, uris: Sequence[str]) -> dict[str, str]:
+        """Why each of ``uris`` was rejected when it was last read."""
+        with read_connection(self.engine) as connection:
+            return load_rejection_reasons(connection, uris)
 
     def record_files(
         self,

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
-from sqlalchemy.pool import NullPool
 
 from visionloop.core.errors import CatalogError, MissingDependencyError
 
@@ -48,10 +47,11 @@ def create_catalog_engine(url: str) -> Engine:
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    # NullPool: connections are cheap for SQLite, and a pooled one must never cross a fork.
+    # Pooled: closing the last connection to a WAL database checkpoints it (milliseconds), so
+    # connections are kept open between transactions. visionloop starts worker processes with
+    # "spawn", never "fork", so no pooled connection crosses a process boundary.
     engine = create_engine(
         url,
-        poolclass=NullPool,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
     )
 

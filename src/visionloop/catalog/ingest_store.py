@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, and_, select, update
 
-from visionloop.catalog.records import KnownFile, utcnow
+from visionloop.catalog.records import utcnow
 from visionloop.catalog.tables import files, media_items
 from visionloop.catalog.upsert import insert_on_conflict
 from visionloop.core.media import ImageInfo
@@ -40,12 +40,28 @@ def prefix_bounds(prefix: str) -> tuple[str, str]:
     return base, base[:-1] + chr(ord("/") + 1)
 
 
-def load_known_files(connection: Connection, root: str) -> dict[str, KnownFile]:
+FileIndex = dict[str, tuple[str, str]]
+"""Indexed path -> (fingerprint, status): all a re-scan needs, kept to plain tuples for speed."""
+
+
+def load_file_index(connection: Connection, root: str) -> FileIndex:
     low, high = prefix_bounds(root)
-    query = select(files.c.uri, files.c.fingerprint, files.c.status, files.c.item_id, files.c.reason).where(
-        ((files.c.uri >= low) & (files.c.uri < high)) | (files.c.uri == root)
+    under = select(files.c.uri, files.c.fingerprint, files.c.status).where(
+        (files.c.uri >= low) & (files.c.uri < high)
     )
-    return {row.uri: KnownFile(*row) for row in connection.execute(query)}
+    index: FileIndex = {uri: (fingerprint, status) for uri, fingerprint, status in connection.execute(under)}
+    exact = connection.execute(select(files.c.fingerprint, files.c.status).where(files.c.uri == root)).first()
+    if exact is not None:  # ``root`` names a single file
+        index[root] = (exact[0], exact[1])
+    return index
+
+
+def load_rejection_reasons(connection: Connection, uris: Sequence[str]) -> dict[str, str]:
+    reasons: dict[str, str] = {}
+    for start in range(0, len(uris), 500):
+        query = select(files.c.uri, files.c.reason).where(files.c.uri.in_(list(uris[start : start + 500])))
+        reasons.update({uri: reason or "rejected" for uri, reason in connection.execute(query)})
+    return reasons
 
 
 def record_probed_files(

@@ -31,17 +31,6 @@ class ItemRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class KnownFile:
-    """What the last ingest learned about one path."""
-
-    uri: str
-    fingerprint: str
-    status: str
-    item_id: int | None
-    reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class AnnotationRecord:
     id: int
     item_id: int

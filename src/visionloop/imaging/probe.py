@@ -7,6 +7,7 @@ writes to the source.
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from collections.abc import Iterable
@@ -119,8 +120,13 @@ def probe_image(
 
 def _registered(formats: Iterable[str]) -> list[str]:
     """The requested formats Pillow can open (plugins such as MPO register lazily)."""
+    return list(_registered_cached(tuple(formats)))
+
+
+@functools.cache
+def _registered_cached(formats: tuple[str, ...]) -> tuple[str, ...]:
     Image.init()
-    return [fmt.upper() for fmt in formats if fmt.upper() in Image.OPEN]
+    return tuple(fmt.upper() for fmt in formats if fmt.upper() in Image.OPEN)
 
 
 def _orientation(image: Image.Image) -> int:

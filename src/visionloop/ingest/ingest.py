@@ -11,18 +11,19 @@ import fnmatch
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from visionloop.catalog import Catalog, FileOutcome, KnownFile, ProbedFile
+from visionloop.catalog import Catalog, FileIndex, FileOutcome, ProbedFile
 from visionloop.core.errors import StorageError
 from visionloop.core.media import ItemSource, Split, split_for_hash
 from visionloop.imaging import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS, ImageRejected, probe_image
-from visionloop.storage import FileEntry, Filesystem
+from visionloop.storage import FileEntry, Filesystem, FileTooLargeError
 
 AUTO_SPLIT = "auto"
+_CHUNK = 32  # files per thread-pool task
 _EXTENSIONS = {
     "JPEG": "jpg",
     "MPO": "jpg",
@@ -106,22 +107,9 @@ def ingest(
     )
     report.run_id = run_id
     try:
-        entries = [
-            e for e in source.list_files(options.follow_links) if not _excluded(e.uri, source.url, options)
-        ]
-        known = catalog.known_files(source.url)
+        entries, known = _list_with_index(catalog, source, options)
         report.seen = len(entries)
-        todo: list[FileEntry] = []
-        for entry in entries:
-            previous = known.get(entry.uri)
-            if (
-                previous is not None
-                and previous.fingerprint == entry.fingerprint
-                and previous.status != "missing"
-            ):
-                _count_known(report, entry, previous)
-            else:
-                todo.append(entry)
+        todo = _triage(entries, known, report, catalog)
         done = report.seen - len(todo)
         if progress:
             progress(done, report.seen)
@@ -144,8 +132,7 @@ def ingest(
             _record(catalog, batch, report, split_for, options, run_id)
             if progress:
                 progress(report.seen, report.seen)
-        seen_uris = {entry.uri for entry in entries}
-        gone = [uri for uri, file in known.items() if uri not in seen_uris and file.status != "missing"]
+        gone = _vanished(entries, known)
         if gone:
             catalog.mark_missing(gone)
         report.missing = len(gone)
@@ -157,6 +144,53 @@ def ingest(
     return report
 
 
+def _list_with_index(
+    catalog: Catalog, source: Filesystem, options: IngestOptions
+) -> tuple[list[FileEntry], FileIndex]:
+    entries = list(source.list_files(options.follow_links))
+    if options.exclude:
+        entries = [e for e in entries if not _excluded(e.uri, source.url, options)]
+    return entries, catalog.file_index(source.url)
+
+
+def _triage(
+    entries: list[FileEntry], known: FileIndex, report: IngestReport, catalog: Catalog
+) -> list[FileEntry]:
+    """Count files the index already knows unchanged (or rejected); return the ones to read.
+
+    This loop runs once per file on every re-scan, so it is kept flat.
+    """
+    todo: list[FileEntry] = []
+    still_rejected: list[str] = []
+    lookup = known.get
+    unchanged = duplicates = 0
+    for entry in entries:
+        previous = lookup(entry.uri)
+        if previous is None or previous[0] != entry.fingerprint or previous[1] == "missing":
+            todo.append(entry)
+        elif previous[1] == "rejected":
+            still_rejected.append(entry.uri)
+        else:
+            unchanged += 1
+            duplicates += previous[1] == "duplicate"
+    report.unchanged += unchanged
+    report.duplicates += duplicates
+    if still_rejected:
+        reasons = catalog.rejection_reasons(still_rejected)
+        report.rejected += len(still_rejected)
+        report.rejections.extend(Rejection(uri, reasons.get(uri, "rejected")) for uri in still_rejected)
+    return todo
+
+
+def _vanished(entries: list[FileEntry], known: FileIndex) -> list[str]:
+    """Indexed paths that were not listed this time."""
+    present = [uri for uri, (_fingerprint, status) in known.items() if status != "missing"]
+    if not present:
+        return []
+    seen = {entry.uri for entry in entries}
+    return [uri for uri in present if uri not in seen]
+
+
 def _excluded(uri: str, root: str, options: IngestOptions) -> bool:
     if not options.exclude:
         return False
@@ -165,16 +199,6 @@ def _excluded(uri: str, root: str, options: IngestOptions) -> bool:
     return any(
         fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(name, pattern) for pattern in options.exclude
     )
-
-
-def _count_known(report: IngestReport, entry: FileEntry, previous: KnownFile) -> None:
-    if previous.status == "rejected":
-        report.rejected += 1
-        report.rejections.append(Rejection(entry.uri, previous.reason or "rejected"))
-    else:
-        report.unchanged += 1
-        if previous.status == "duplicate":
-            report.duplicates += 1
 
 
 def _record(
@@ -198,20 +222,28 @@ def _record(
 
 
 def _probe_all(entries: list[FileEntry], source: Filesystem, options: IngestOptions) -> Iterator[ProbedFile]:
-    """Read and probe files on a thread pool (hashing and decoding release the GIL), in order."""
+    """Read and probe files on a thread pool (reading, hashing and decoding release the GIL).
+
+    Files go to the threads in chunks: one task per small image would spend more time handing
+    work over and contending for the GIL than probing.
+    """
     if options.workers <= 1:
         for entry in entries:
             yield _probe_one(entry, source, options)
         return
+    chunks = (entries[start : start + _CHUNK] for start in range(0, len(entries), _CHUNK))
     with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="ingest") as pool:
-        pending: deque[Future[ProbedFile]] = deque()
-        iterator: Iterable[FileEntry] = iter(entries)
-        for entry in iterator:
-            pending.append(pool.submit(_probe_one, entry, source, options))
-            if len(pending) >= options.workers * 4:
-                yield pending.popleft().result()
+        pending: deque[Future[list[ProbedFile]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_probe_chunk, chunk, source, options))
+            if len(pending) >= options.workers * 2:
+                yield from pending.popleft().result()
         while pending:
-            yield pending.popleft().result()
+            yield from pending.popleft().result()
+
+
+def _probe_chunk(entries: list[FileEntry], source: Filesystem, options: IngestOptions) -> list[ProbedFile]:
+    return [_probe_one(entry, source, options) for entry in entries]
 
 
 def _probe_one(entry: FileEntry, source: Filesystem, options: IngestOptions) -> ProbedFile:
@@ -235,10 +267,10 @@ def _probe_checked(entry: FileEntry, source: Filesystem, options: IngestOptions)
         return rejected(f"file too large: {entry.size} bytes exceeds the limit of {options.max_file_bytes}")
     try:
         data = source.read_bytes(entry.uri, max_bytes=options.max_file_bytes)
+    except FileTooLargeError as exc:
+        return rejected(f"file too large: {exc.size} bytes exceeds the limit of {exc.limit}")
     except StorageError as exc:
         return rejected(f"cannot read file: {exc}")
-    if len(data) > options.max_file_bytes:
-        return rejected(f"file too large: more than {options.max_file_bytes} bytes")
     sha256 = hashlib.sha256(data).hexdigest()
     try:
         info = probe_image(data, max_pixels=options.max_pixels, formats=options.formats)

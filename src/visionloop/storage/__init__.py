@@ -3,6 +3,7 @@
 from visionloop.storage.filesystem import (
     FileEntry,
     Filesystem,
+    FileTooLargeError,
     atomic_write_local,
     is_remote,
     normalise_url,
@@ -11,6 +12,7 @@ from visionloop.storage.paths import join_under, safe_relative_path
 
 __all__ = [
     "FileEntry",
+    "FileTooLargeError",
     "Filesystem",
     "atomic_write_local",
     "is_remote",

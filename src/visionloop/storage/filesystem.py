@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from stat import S_ISREG
+from typing import Any, NamedTuple
 
 import fsspec
 
@@ -18,9 +18,21 @@ from visionloop.core.errors import MissingDependencyError, StorageError
 from visionloop.storage.paths import join_under
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    """One listed file. ``fingerprint`` changes whenever the file's content may have changed."""
+class FileTooLargeError(StorageError):
+    """A file is larger than the caller is willing to read."""
+
+    def __init__(self, uri: str, size: int, limit: int) -> None:
+        super().__init__(f"{uri}: file too large: {size} bytes exceeds the limit of {limit}")
+        self.size = size
+        self.limit = limit
+
+
+class FileEntry(NamedTuple):
+    """One listed file. ``fingerprint`` changes whenever the file's content may have changed.
+
+    A named tuple rather than a frozen dataclass: listings build one per file, and tuples are
+    several times cheaper to create.
+    """
 
     uri: str
     size: int
@@ -80,7 +92,16 @@ class Filesystem:
         try:
             if not is_remote(uri):
                 with open(uri, "rb") as handle:
-                    return handle.read(-1 if max_bytes is None else max_bytes + 1)
+                    # Check the size first: read(n) would allocate n bytes up front, and a
+                    # 512 MiB buffer per small image costs more than decoding it.
+                    size = os.fstat(handle.fileno()).st_size
+                    if max_bytes is not None and size > max_bytes:
+                        raise FileTooLargeError(uri, size, max_bytes)
+                    return handle.read()
+            if max_bytes is not None:
+                size = int(self.fs.size(uri) or 0)
+                if size > max_bytes:
+                    raise FileTooLargeError(uri, size, max_bytes)
             return bytes(self.fs.cat_file(uri))
         except FileNotFoundError as exc:
             raise StorageError(f"{uri}: file not found") from exc
@@ -124,6 +145,7 @@ def atomic_write_local(path: str, data: bytes) -> None:
 
 
 def _list_local(root: str, follow_links: bool) -> Iterator[FileEntry]:
+    """Walk with ``os.scandir``: one ``stat`` per file; d_type answers the link and folder checks."""
     if os.path.isfile(root):
         stat = os.stat(root)
         yield FileEntry(root, stat.st_size, f"{stat.st_size}:{stat.st_mtime_ns}", os.path.islink(root))
@@ -134,28 +156,29 @@ def _list_local(root: str, follow_links: bool) -> Iterator[FileEntry]:
     while stack:
         directory = stack.pop()
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = list(os.scandir(directory))
         except OSError as exc:
             raise StorageError(f"{directory}: cannot list: {exc.strerror or exc}") from exc
-        subdirs = []
         for entry in entries:
-            link = entry.is_symlink()
-            if entry.is_dir(follow_symlinks=follow_links):
-                if not link or follow_links:
-                    subdirs.append(entry.path)
-                continue
-            if link and not follow_links:
-                yield FileEntry(entry.path, 0, "link", is_link=True)
+            if entry.is_symlink():
+                if not follow_links:
+                    yield FileEntry(entry.path, 0, "link", is_link=True)
+                    continue
+                if entry.is_dir():
+                    stack.append(entry.path)
+                    continue
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
                 continue
             try:
                 stat = entry.stat(follow_symlinks=follow_links)
             except OSError:
-                yield FileEntry(entry.path, 0, "unreadable", is_link=link)
+                yield FileEntry(entry.path, 0, "unreadable", is_link=follow_links)
                 continue
-            if not entry.is_file(follow_symlinks=follow_links):
-                continue  # sockets, fifos, devices: not files a person put there to ingest
-            yield FileEntry(entry.path, stat.st_size, f"{stat.st_size}:{stat.st_mtime_ns}", link)
-        stack.extend(reversed(subdirs))
+            if S_ISREG(stat.st_mode):  # not sockets, fifos or devices
+                yield FileEntry(
+                    entry.path, stat.st_size, f"{stat.st_size}:{stat.st_mtime_ns}", entry.is_symlink()
+                )
 
 
 def _open_fsspec(protocol: str, options: Mapping[str, Any]) -> Any:
