@@ -146,8 +146,11 @@ def test_exclude_patterns_skip_files(catalog: Catalog, tree: Tree) -> None:
     tree.write("keep.png", rgb_png(seed=9))
     tree.write("thumbs/skip.png", rgb_png(seed=10))
     tree.write("notes.txt", b"hello")
+    everything = ingest(catalog, tree.filesystem)
+    assert (everything.seen, everything.added) == (3, 2)
     report = ingest(catalog, tree.filesystem, IngestOptions(exclude=("thumbs/*", "*.txt")))
-    assert (report.seen, report.added) == (1, 1)
+    assert (report.seen, report.unchanged, report.missing) == (1, 1, 0)  # excluded is not missing
+    assert catalog.count_items() == 2 and len(list(catalog.iter_items())) == 2
 
 
 def test_copy_puts_bytes_in_project_storage(catalog: Catalog, tree: Tree, tmp_path: Path) -> None:

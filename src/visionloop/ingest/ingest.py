@@ -107,7 +107,11 @@ def ingest(
     )
     report.run_id = run_id
     try:
-        entries, known = _list_with_index(catalog, source, options)
+        listed = list(source.list_files(options.follow_links))
+        entries = (
+            [e for e in listed if not _excluded(e.uri, source.url, options)] if options.exclude else listed
+        )
+        known = catalog.file_index(source.url)
         report.seen = len(entries)
         todo = _triage(entries, known, report, catalog)
         done = report.seen - len(todo)
@@ -132,7 +136,7 @@ def ingest(
             _record(catalog, batch, report, split_for, options, run_id)
             if progress:
                 progress(report.seen, report.seen)
-        gone = _vanished(entries, known)
+        gone = _vanished(listed, known)  # excluded files are still there: not missing
         if gone:
             catalog.mark_missing(gone)
         report.missing = len(gone)
@@ -144,15 +148,6 @@ def ingest(
     return report
 
 
-def _list_with_index(
-    catalog: Catalog, source: Filesystem, options: IngestOptions
-) -> tuple[list[FileEntry], FileIndex]:
-    entries = list(source.list_files(options.follow_links))
-    if options.exclude:
-        entries = [e for e in entries if not _excluded(e.uri, source.url, options)]
-    return entries, catalog.file_index(source.url)
-
-
 def _triage(
     entries: list[FileEntry], known: FileIndex, report: IngestReport, catalog: Catalog
 ) -> list[FileEntry]:
@@ -162,17 +157,24 @@ def _triage(
     """
     todo: list[FileEntry] = []
     still_rejected: list[str] = []
-    lookup = known.get
+    item_fingerprint, other = known.items.get, known.others.get
     unchanged = duplicates = 0
     for entry in entries:
-        previous = lookup(entry.uri)
+        fingerprint = item_fingerprint(entry.uri)
+        if fingerprint is not None:
+            if fingerprint == entry.fingerprint:
+                unchanged += 1
+            else:
+                todo.append(entry)
+            continue
+        previous = other(entry.uri)
         if previous is None or previous[0] != entry.fingerprint or previous[1] == "missing":
             todo.append(entry)
         elif previous[1] == "rejected":
             still_rejected.append(entry.uri)
         else:
             unchanged += 1
-            duplicates += previous[1] == "duplicate"
+            duplicates += 1
     report.unchanged += unchanged
     report.duplicates += duplicates
     if still_rejected:
@@ -182,12 +184,12 @@ def _triage(
     return todo
 
 
-def _vanished(entries: list[FileEntry], known: FileIndex) -> list[str]:
+def _vanished(listed: list[FileEntry], known: FileIndex) -> list[str]:
     """Indexed paths that were not listed this time."""
-    present = [uri for uri, (_fingerprint, status) in known.items() if status != "missing"]
+    present = known.present()
     if not present:
         return []
-    seen = {entry.uri for entry in entries}
+    seen = {entry.uri for entry in listed}
     return [uri for uri in present if uri not in seen]
 
 
