@@ -128,6 +128,16 @@ def fmt_values(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
 
 
+def print_results(repeats: int, count: int, series_list: list[Series]) -> None:
+    """One line per timed loop: median wall time, files/s, CPU time and every repeat."""
+    print(f"\n  Results (median of {repeats}):")
+    for series in series_list:
+        print(
+            f"    {series.name:<22} {series.median:7.3f} s  {count / series.median:9.0f} files/s  "
+            f"cpu {series.median_cpu:6.2f} s   all: {fmt_values(series.wall)}"
+        )
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -328,12 +338,7 @@ def throughput_experiment(workdir: Path, count: int, repeats: int, seed: int) ->
 
     ratio_default = raw.median / ingest_default.median
     ratio_one = raw.median / ingest_one.median
-    print(f"\n  Results (median of {repeats}):")
-    for series in (raw, ingest_default, ingest_one):
-        print(
-            f"    {series.name:<20} {series.median:7.3f} s  {count / series.median:8.0f} files/s  "
-            f"cpu {series.median_cpu:6.2f} s   all: {fmt_values(series.wall)}"
-        )
+    print_results(repeats, count, [raw, ingest_default, ingest_one])
     print(
         f"    ratio ingest/raw, w{default_workers} (default): {ratio_default:.3f}  "
         f"target >= {THROUGHPUT_TARGET}  {verdict(ratio_default >= THROUGHPUT_TARGET)}"
@@ -416,12 +421,7 @@ def rescan_experiment(workdir: Path, count: int, repeats: int) -> dict[str, Any]
 
     baseline = min((scandir, oswalk), key=lambda s: s.median)
     ratio = rescan.median / baseline.median
-    print(f"\n  Results (median of {repeats}):")
-    for series in (scandir, oswalk, rescan):
-        print(
-            f"    {series.name:<22} {series.median:7.3f} s  {count / series.median:9.0f} files/s  "
-            f"cpu {series.median_cpu:6.2f} s   all: {fmt_values(series.wall)}"
-        )
+    print_results(repeats, count, [scandir, oswalk, rescan])
     print(f"    baseline = {baseline.name} (the faster walk)")
     print(f"    unchanged == {count} on every re-scan: {unchanged_ok}")
     print(f"    ratio rescan/walk: {ratio:.3f}  target <= {RESCAN_TARGET}  {verdict(ratio <= RESCAN_TARGET)}")

@@ -191,3 +191,14 @@ def test_concurrent_annotators_never_lose_or_duplicate_a_version(catalog: Catalo
     history = catalog.annotation_history(item)
     assert [a.version for a in history] == list(range(1, 33))
     assert [a.supersedes_id for a in history[1:]] == [a.id for a in history[:-1]]
+
+
+def test_migrations_build_exactly_the_declared_schema(catalog: Catalog) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from visionloop.catalog.tables import metadata
+
+    with catalog.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []

@@ -67,6 +67,9 @@ files = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Covers the re-scan query (range on uri, filter on status, read fingerprint) without table reads.
+Index("ix_files_scan", files.c.uri, files.c.status, files.c.fingerprint)
+
 label_schemas = Table(
     "label_schemas",
     metadata,

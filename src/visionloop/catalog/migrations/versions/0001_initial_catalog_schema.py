@@ -137,6 +137,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_files")),
         sa.UniqueConstraint("uri", name=op.f("uq_files_uri")),
     )
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.create_index("ix_files_scan", ["uri", "status", "fingerprint"], unique=False)
+
     op.create_table(
         "predictions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -229,6 +232,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_predictions_item")
 
     op.drop_table("predictions")
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.drop_index("ix_files_scan")
+
     op.drop_table("files")
     op.drop_table("annotations")
     op.drop_table("snapshots")
