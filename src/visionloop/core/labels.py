@@ -46,17 +46,22 @@ class ClassLabel:
 
 @dataclass(frozen=True, slots=True)
 class ObjectLabels:
-    """The objects in one image: boxes, optionally with masks and/or keypoints.
+    """The objects in one image: boxes, optionally with shapes, keypoints and attributes.
 
-    Column-oriented: row ``i`` of every field describes object ``i``. Detection uses boxes,
-    instance segmentation adds ``masks``, pose adds ``keypoints``.
+    Column-oriented: entry ``i`` of every field describes object ``i``. Detection uses boxes;
+    instance segmentation adds ``polygons`` (vector outlines, kept as drawn so formats that
+    speak polygons round-trip losslessly) and/or ``masks`` (COCO RLE, for raster shapes; ``None``
+    where an object has only a polygon); pose adds ``keypoints``. ``attributes`` carries
+    per-object extras a labeling tool recorded (occluded, iscrowd, free attributes).
     """
 
     boxes: FloatArray
     class_names: tuple[str, ...]
     scores: FloatArray | None = None
-    masks: tuple[dict[str, Any], ...] | None = None
+    masks: tuple[dict[str, Any] | None, ...] | None = None
     keypoints: FloatArray | None = None
+    polygons: tuple[tuple[FloatArray, ...], ...] | None = None
+    attributes: tuple[dict[str, Any], ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -86,9 +91,16 @@ class ObjectLabels:
             if len(masks) != n:
                 raise ValidationError(f"expected {n} masks, got {len(masks)}")
             for mask in masks:
-                if set(mask) != {"size", "counts"}:
+                if mask is not None and set(mask) != {"size", "counts"}:
                     raise ValidationError("a mask must be a COCO RLE dict with 'size' and 'counts'")
             object.__setattr__(self, "masks", masks)
+        if self.polygons is not None:
+            object.__setattr__(self, "polygons", _checked_polygons(self.polygons, n))
+        if self.attributes is not None:
+            attributes = tuple(dict(a) for a in self.attributes)
+            if len(attributes) != n:
+                raise ValidationError(f"expected {n} attribute dicts, got {len(attributes)}")
+            object.__setattr__(self, "attributes", attributes)
         if self.keypoints is not None:
             kps = np.asarray(self.keypoints, dtype=np.float64)
             if kps.ndim != 3 or kps.shape[0] != n or kps.shape[2] != 3:
@@ -115,9 +127,31 @@ class ObjectLabels:
             out["masks"] = list(self.masks)
         if self.keypoints is not None:
             out["keypoints"] = self.keypoints.tolist()
+        if self.polygons is not None:
+            out["polygons"] = [[ring.tolist() for ring in rings] for rings in self.polygons]
+        if self.attributes is not None:
+            out["attributes"] = list(self.attributes)
         if self.extra:
             out["extra"] = self.extra
         return out
+
+
+def _checked_polygons(polygons: Any, n: int) -> tuple[tuple[FloatArray, ...], ...]:
+    """Per object, a tuple of rings, each an ``(N, 2)`` array of at least 3 finite points."""
+    out = []
+    for rings in polygons:
+        checked = []
+        for ring in rings:
+            points = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+            if len(points) < 3:
+                raise ValidationError(f"a polygon needs at least 3 points, got {len(points)}")
+            if not np.all(np.isfinite(points)):
+                raise ValidationError("polygon points must be finite numbers")
+            checked.append(points)
+        out.append(tuple(checked))
+    if len(out) != n:
+        raise ValidationError(f"expected {n} polygon lists (one per object), got {len(out)}")
+    return tuple(out)
 
 
 Label = ClassLabel | ObjectLabels
@@ -133,12 +167,16 @@ def label_from_dict(data: dict[str, Any]) -> Label:
             scores = data.get("scores")
             keypoints = data.get("keypoints")
             masks = data.get("masks")
+            polygons = data.get("polygons")
+            attributes = data.get("attributes")
             return ObjectLabels(
                 boxes=np.asarray(data["boxes"], dtype=np.float64),
                 class_names=tuple(data["class_names"]),
                 scores=None if scores is None else np.asarray(scores, dtype=np.float64),
                 masks=None if masks is None else tuple(masks),
                 keypoints=None if keypoints is None else np.asarray(keypoints, dtype=np.float64),
+                polygons=None if polygons is None else tuple(tuple(rings) for rings in polygons),
+                attributes=None if attributes is None else tuple(attributes),
                 extra=dict(data.get("extra", {})),
             )
     except (KeyError, TypeError, ValueError) as exc:

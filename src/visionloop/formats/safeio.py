@@ -1,0 +1,144 @@
+"""Reading untrusted annotation files safely: size limits, no pickle, defused XML, safe YAML,
+and archive extraction by our own loop that refuses escapes, links and bombs."""
+
+from __future__ import annotations
+
+import json
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from visionloop.core.errors import ValidationError
+
+MAX_TEXT_BYTES = 2 * 1024**3
+MAX_ARCHIVE_ENTRIES = 100_000
+MAX_ARCHIVE_BYTES = 8 * 1024**3
+MAX_COMPRESSION_RATIO = 200
+
+
+class FormatFileError(ValidationError):
+    """A whole file could not be parsed (the message names it and says why)."""
+
+
+def read_text(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise FormatFileError(f"{path}: {size} bytes exceeds the limit of {max_bytes}")
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise FormatFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def read_json(path: Path) -> Any:
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatFileError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    except RecursionError as exc:
+        raise FormatFileError(f"{path}: JSON nested too deeply") from exc
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(read_text(path))
+    except yaml.YAMLError as exc:
+        raise FormatFileError(f"{path}: invalid YAML: {exc}") from exc
+
+
+def parse_xml(path: Path) -> Any:
+    """Parse XML with defusedxml: no entity expansion bombs, no external entities or DTD fetches."""
+    import defusedxml.ElementTree as SafeElementTree
+    from defusedxml import DefusedXmlException
+
+    try:
+        return SafeElementTree.fromstring(read_text(path).encode("utf-8"))
+    except DefusedXmlException as exc:
+        raise FormatFileError(f"{path}: refused unsafe XML: {exc}") from exc
+    except SafeElementTree.ParseError as exc:
+        raise FormatFileError(f"{path}: invalid XML: {exc}") from exc
+
+
+def extract_zip(
+    archive: Path,
+    destination: Path,
+    *,
+    max_entries: int = MAX_ARCHIVE_ENTRIES,
+    max_bytes: int = MAX_ARCHIVE_BYTES,
+    max_ratio: int = MAX_COMPRESSION_RATIO,
+) -> list[Path]:
+    """Extract ``archive`` into ``destination`` member by member, refusing anything unsafe.
+
+    Refused (nothing is written for such an archive): absolute paths, ``..`` segments, drive
+    letters, symbolic links and other special files, more than ``max_entries`` members, more
+    than ``max_bytes`` uncompressed, or a member that inflates more than ``max_ratio`` times.
+    Sizes are checked while streaming, not trusted from the header.
+    """
+    try:
+        handle = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FormatFileError(f"{archive}: not a readable zip archive: {exc}") from exc
+    with handle:
+        members = handle.infolist()
+        if len(members) > max_entries:
+            raise FormatFileError(f"{archive}: {len(members)} entries exceeds the limit of {max_entries}")
+        plan: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+        for member in members:
+            plan.append((member, _safe_member_path(archive, member)))
+        root = destination.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        total = 0
+        try:
+            for member, relative in plan:
+                target = root.joinpath(*relative.parts)
+                if member.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with handle.open(member) as source, open(target, "xb") as sink:
+                    size = 0
+                    while chunk := source.read(1 << 20):
+                        size += len(chunk)
+                        total += len(chunk)
+                        if total > max_bytes:
+                            raise FormatFileError(f"{archive}: more than {max_bytes} bytes uncompressed")
+                        if size > max(member.compress_size, 1) * max_ratio and size > 1 << 20:
+                            raise FormatFileError(
+                                f"{archive}: {member.filename} inflates more than {max_ratio}x "
+                                "(compression bomb)"
+                            )
+                        sink.write(chunk)
+                written.append(target)
+        except FormatFileError:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise FormatFileError(f"{archive}: corrupt archive: {exc}") from exc
+    return written
+
+
+def _safe_member_path(archive: Path, member: zipfile.ZipInfo) -> PurePosixPath:
+    name = member.filename
+    mode = member.external_attr >> 16
+    if mode and (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+        raise FormatFileError(f"{archive}: refusing link or special file {name!r}")
+    if "\x00" in name or "\\" in name:
+        raise FormatFileError(f"{archive}: refusing member name {name!r}")
+    path = PurePosixPath(name)
+    if path.is_absolute() or (path.parts and ":" in path.parts[0]) or ".." in path.parts:
+        raise FormatFileError(f"{archive}: refusing member {name!r} that would escape the folder")
+    if not path.parts:
+        raise FormatFileError(f"{archive}: refusing empty member name")
+    return path
