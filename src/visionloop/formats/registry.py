@@ -31,7 +31,16 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class SaveOptions:
-    predictions: bool = False  # write model predictions (results files) rather than ground truth
+    """How to write a label set.
+
+    ``predictions`` writes model predictions (results files) rather than ground truth.
+    ``image_source`` is a folder holding the images under their names: formats whose layout
+    includes the images (YOLO, ImageFolder) copy them from there; without it they write labels
+    only.
+    """
+
+    predictions: bool = False
+    image_source: Path | None = None
 
 
 class Loader(Protocol):
