@@ -43,10 +43,12 @@ from visionloop.catalog.tables import (
     files,
     label_schemas,
     media_items,
-    predictions,
     runs,
     snapshot_entries,
     snapshots,
+)
+from visionloop.catalog.tables import (
+    predictions as predictions_table,
 )
 from visionloop.core.errors import CatalogError, NotFoundError, ValidationError
 from visionloop.core.labels import Label, label_from_dict
@@ -167,12 +169,38 @@ class Catalog:
     def add_annotations(
         self, entries: Sequence[tuple[int, Label, Provenance]], run_id: str | None = None
     ) -> list[AnnotationRecord]:
+        return self.add_labels(entries, (), run_id)
+
+    def add_labels(
+        self,
+        annotations: Sequence[tuple[int, Label, Provenance]],
+        predictions: Sequence[tuple[int, str, Label, float | None]],
+        run_id: str | None = None,
+    ) -> list[AnnotationRecord]:
+        """Append annotation versions and store predictions ``(item, model version, label, score)``
+        in one transaction: an import lands whole or not at all."""
         now = utcnow()
         with write_transaction(self.engine) as connection:
-            return [
+            records = [
                 _append_annotation(connection, item_id, label, provenance, run_id, now)
-                for item_id, label, provenance in entries
+                for item_id, label, provenance in annotations
             ]
+            if predictions:
+                connection.execute(
+                    insert(predictions_table),
+                    [
+                        {
+                            "item_id": item_id,
+                            "run_id": run_id,
+                            "model_version": version,
+                            "payload": label.to_dict(),
+                            "score": score,
+                            "created_at": now,
+                        }
+                        for item_id, version, label, score in predictions
+                    ],
+                )
+        return records
 
     def annotation_history(self, item_id: int) -> list[AnnotationRecord]:
         with read_connection(self.engine) as connection:
@@ -199,22 +227,46 @@ class Catalog:
         entries: Sequence[tuple[int, Label, float | None]],
         run_id: str | None = None,
     ) -> int:
-        now = utcnow()
-        rows = [
-            {
-                "item_id": item_id,
-                "run_id": run_id,
-                "model_version": model_version,
-                "payload": label.to_dict(),
-                "score": score,
-                "created_at": now,
-            }
-            for item_id, label, score in entries
-        ]
-        if rows:
-            with write_transaction(self.engine) as connection:
-                connection.execute(insert(predictions), rows)
-        return len(rows)
+        self.add_labels(
+            (), [(item_id, model_version, label, score) for item_id, label, score in entries], run_id
+        )
+        return len(entries)
+
+    def latest_predictions(self, item_ids: Sequence[int]) -> dict[int, tuple[str, Label, float | None]]:
+        """Each item's newest prediction as ``(model version, label, score)``."""
+        ranked = select(
+            predictions_table.c.item_id,
+            predictions_table.c.model_version,
+            predictions_table.c.payload,
+            predictions_table.c.score,
+            func.row_number()
+            .over(partition_by=predictions_table.c.item_id, order_by=predictions_table.c.id.desc())
+            .label("rank"),
+        ).subquery()
+        out: dict[int, tuple[str, Label, float | None]] = {}
+        with read_connection(self.engine) as connection:
+            for start in range(0, len(item_ids), 500):
+                chunk = list(item_ids[start : start + 500])
+                query = select(
+                    ranked.c.item_id, ranked.c.model_version, ranked.c.payload, ranked.c.score
+                ).where((ranked.c.rank == 1) & ranked.c.item_id.in_(chunk))
+                for item_id, version, payload, score in connection.execute(query):
+                    out[item_id] = (version, label_from_dict(payload), score)
+        return out
+
+    def item_ids_for_uris(self, uris: Sequence[str]) -> dict[str, int]:
+        """The item each file path holds (directly or as a content duplicate)."""
+        found: dict[str, int] = {}
+        with read_connection(self.engine) as connection:
+            for start in range(0, len(uris), 500):
+                chunk = list(uris[start : start + 500])
+                query = select(files.c.uri, files.c.item_id).where(
+                    files.c.uri.in_(chunk)
+                    & files.c.item_id.is_not(None)
+                    & files.c.status.in_(("item", "duplicate"))
+                )
+                found.update({uri: item_id for uri, item_id in connection.execute(query)})
+        return found
 
     # -- runs -----------------------------------------------------------------------------
     def start_run(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from visionloop import __version__
-from visionloop.cli import commands_ingest, commands_init, commands_status
+from visionloop.cli import commands_formats, commands_ingest, commands_init, commands_status
 from visionloop.cli.context import run_command
 
 app = typer.Typer(
@@ -58,6 +58,8 @@ def main_options(
 app.command("init", help=commands_init.HELP)(run_command(commands_init.init))
 app.command("ingest", help=commands_ingest.HELP)(run_command(commands_ingest.ingest))
 app.command("status", help=commands_status.HELP)(run_command(commands_status.status))
+app.command("import", help=commands_formats.IMPORT_HELP)(run_command(commands_formats.import_))
+app.command("export", help=commands_formats.EXPORT_HELP)(run_command(commands_formats.export))
 
 
 def main() -> None:
