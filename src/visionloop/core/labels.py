@@ -142,15 +142,23 @@ def _checked_polygons(polygons: Any, n: int) -> tuple[tuple[FloatArray, ...], ..
     for rings in polygons:
         checked = []
         for ring in rings:
-            points = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+            points = ring
+            if not (
+                isinstance(ring, np.ndarray)
+                and ring.dtype == np.float64
+                and ring.ndim == 2
+                and ring.shape[1] == 2
+            ):
+                points = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
             if len(points) < 3:
                 raise ValidationError(f"a polygon needs at least 3 points, got {len(points)}")
-            if not np.all(np.isfinite(points)):
-                raise ValidationError("polygon points must be finite numbers")
             checked.append(points)
         out.append(tuple(checked))
     if len(out) != n:
         raise ValidationError(f"expected {n} polygon lists (one per object), got {len(out)}")
+    every = [ring for rings in out for ring in rings]
+    if every and not np.isfinite(np.concatenate(every)).all():  # one check for all rings
+        raise ValidationError("polygon points must be finite numbers")
     return tuple(out)
 
 

@@ -34,8 +34,8 @@ from visionloop.formats.validate import (
     box_problem,
     class_problem,
     finite_numbers,
+    flat_polygon_problem,
     keypoints_problem,
-    polygon_problem,
 )
 from visionloop.storage import atomic_write_local, safe_relative_path
 
@@ -193,9 +193,10 @@ class _Loader:
         category = self.categories.get(annotation.get("category_id"))
         if category is None:
             raise _Reject(f"unknown category id {annotation.get('category_id')!r}")
-        problem = class_problem(category["name"], schema)
-        if problem:
-            raise _Reject(problem)
+        if "problem" not in category:  # checked once per category, not per annotation
+            category["problem"] = class_problem(category["name"], schema)
+        if category["problem"]:
+            raise _Reject(category["problem"])
         return _object_row(annotation, category, image, schema)
 
 
@@ -245,11 +246,10 @@ def _read_segmentation(segmentation: Any, row: ObjectRow, width: int | None, hei
             flat = finite_numbers(ring)
             if flat is None or len(flat) % 2:
                 raise _Reject(f"segmentation polygon {ring_index} must be an even-length list of numbers")
-            points = np.array(flat).reshape(-1, 2)
-            problem = polygon_problem(points, width, height)
+            problem = flat_polygon_problem(flat, width, height)
             if problem:
                 raise _Reject(problem)
-            row.polygons.append(points)
+            row.polygons.append(flat)  # flat list; objects_label converts all rings at once
         return
     if isinstance(segmentation, dict):
         if height is not None and width is not None and list(segmentation.get("size", [])) != [height, width]:

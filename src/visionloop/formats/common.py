@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,25 @@ def objects_label(rows: list[ObjectRow], keypoint_count: int = 0) -> ObjectLabel
         scores=np.array([r.score if r.score is not None else 1.0 for r in rows]) if has["score"] else None,
         masks=tuple(r.mask for r in rows) if has["mask"] else None,
         keypoints=keypoints,
-        polygons=tuple(tuple(r.polygons) for r in rows) if has["polygons"] else None,
+        polygons=_polygon_arrays(rows) if has["polygons"] else None,
         attributes=tuple(r.attributes for r in rows) if has["attributes"] else None,
     )
+
+
+def _polygon_arrays(rows: list[ObjectRow]) -> tuple[tuple[Any, ...], ...]:
+    """Rings as ``(N, 2)`` arrays. Rings given as flat ``[x0, y0, x1, ...]`` lists are converted
+    with one numpy call for the whole image instead of one per ring."""
+    flat_rings = [ring for row in rows for ring in row.polygons if not isinstance(ring, np.ndarray)]
+    if flat_rings:
+        lengths = [len(ring) for ring in flat_rings]
+        values = np.fromiter(chain.from_iterable(flat_rings), dtype=np.float64, count=sum(lengths))
+        bounds = np.cumsum([0, *lengths])
+        converted = iter([values[a:b].reshape(-1, 2) for a, b in pairwise(bounds)])
+    out = []
+    for row in rows:
+        rings = [ring if isinstance(ring, np.ndarray) else next(converted) for ring in row.polygons]
+        out.append(tuple(rings))
+    return tuple(out)
 
 
 def labels_to_save(image: LabeledImage, predictions: bool) -> Iterable[Annotation]:

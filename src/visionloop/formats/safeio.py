@@ -3,12 +3,12 @@ and archive extraction by our own loop that refuses escapes, links and bombs."""
 
 from __future__ import annotations
 
-import json
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import orjson
 import yaml
 
 from visionloop.core.errors import ValidationError
@@ -21,6 +21,16 @@ MAX_COMPRESSION_RATIO = 200
 
 class FormatFileError(ValidationError):
     """A whole file could not be parsed (the message names it and says why)."""
+
+
+def read_bytes(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise FormatFileError(f"{path}: {size} bytes exceeds the limit of {max_bytes}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise FormatFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def read_text(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> str:
@@ -36,15 +46,15 @@ def read_text(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> str:
 
 
 def read_json(path: Path) -> Any:
-    text = read_text(path)
+    """Parse with orjson: several times faster than the standard library on large exports, and
+    it refuses nesting deeper than 1024 levels instead of recursing."""
+    data = read_bytes(path)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return orjson.loads(data.removeprefix(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError as exc:
         raise FormatFileError(
             f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
-    except RecursionError as exc:
-        raise FormatFileError(f"{path}: JSON nested too deeply") from exc
 
 
 def read_yaml(path: Path) -> Any:

@@ -12,18 +12,29 @@ from visionloop.core.schema import LabelSchema
 
 #: Coordinates may exceed the image by this many pixels (rounding in the tools that wrote them).
 EDGE_TOLERANCE_PX = 1.0
+_NUMBER_TYPES = frozenset({int, float})
 
 
 def finite_numbers(values: object, count: int | None = None) -> list[float] | None:
-    """``values`` as floats when it is a list of finite numbers (of ``count`` items); else None."""
-    if not isinstance(values, list | tuple) or (count is not None and len(values) != count):
+    """``values`` itself when it is a list of finite numbers (of ``count`` items); else None.
+
+    Runs for every coordinate list of every record, so it checks exact types (JSON gives int
+    and float; ``bool`` is refused) with builtins rather than per-item Python branches, and
+    returns the list as given (ints included) instead of copying it.
+    """
+    if type(values) is not list and type(values) is not tuple:
         return None
-    out: list[float] = []
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            return None
-        out.append(float(value))
-    return out
+    if count is not None and len(values) != count:
+        return None
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        return None
+    try:
+        total = math.fsum(values)  # NaN or an infinity anywhere makes the sum non-finite
+    except OverflowError:
+        return None
+    if not math.isfinite(total):
+        return None
+    return values if type(values) is list else list(values)
 
 
 def box_problem(box: Sequence[float], width: int | None, height: int | None) -> str | None:
@@ -41,8 +52,21 @@ def box_problem(box: Sequence[float], width: int | None, height: int | None) -> 
 def polygon_problem(ring: npt.NDArray[np.float64], width: int | None, height: int | None) -> str | None:
     if len(ring) < 3:
         return f"polygon has {len(ring)} points; at least 3 are needed"
-    if width is not None and height is not None and not _inside(ring, width, height):
-        return f"polygon lies outside the {width}x{height} image"
+    if width is not None and height is not None:
+        low, high = ring.min(axis=0), ring.max(axis=0)
+        if not _bounds_inside(float(low[0]), float(low[1]), float(high[0]), float(high[1]), width, height):
+            return f"polygon lies outside the {width}x{height} image"
+    return None
+
+
+def flat_polygon_problem(flat: list[float], width: int | None, height: int | None) -> str | None:
+    """:func:`polygon_problem` for a flat ``[x0, y0, x1, y1, ...]`` list, without numpy overhead."""
+    if len(flat) < 6:
+        return f"polygon has {len(flat) // 2} points; at least 3 are needed"
+    if width is not None and height is not None:
+        xs, ys = flat[0::2], flat[1::2]
+        if not _bounds_inside(min(xs), min(ys), max(xs), max(ys), width, height):
+            return f"polygon lies outside the {width}x{height} image"
     return None
 
 
@@ -65,13 +89,13 @@ def class_problem(name: str, schema: LabelSchema | None) -> str | None:
 
 
 def _inside(points: npt.NDArray[np.float64], width: int, height: int) -> bool:
+    low, high = points.min(axis=0), points.max(axis=0)
+    return _bounds_inside(float(low[0]), float(low[1]), float(high[0]), float(high[1]), width, height)
+
+
+def _bounds_inside(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> bool:
     tol = EDGE_TOLERANCE_PX
-    return bool(
-        np.all(points[:, 0] >= -tol)
-        and np.all(points[:, 1] >= -tol)
-        and np.all(points[:, 0] <= width + tol)
-        and np.all(points[:, 1] <= height + tol)
-    )
+    return x0 >= -tol and y0 >= -tol and x1 <= width + tol and y1 <= height + tol
 
 
 def _fmt(box: Sequence[float]) -> str:
