@@ -9,12 +9,12 @@ Keypoints are flat ``[x1, y1, v1, ...]``; skeleton edges are 1-based. Annotation
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from visionloop.core.errors import UnsafePathError
 from visionloop.core.labels import ObjectLabels
@@ -343,7 +343,7 @@ def save(labels: LabelSet, out: Path, options: SaveOptions) -> list[Path]:
             "annotations": annotations,
             "categories": [_category(name, cid, schema) for name, cid in category_ids.items()],
         }
-    atomic_write_local(str(target), json.dumps(document, ensure_ascii=False).encode("utf-8"))
+    atomic_write_local(str(target), orjson.dumps(document))
     return [target]
 
 
