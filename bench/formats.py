@@ -81,7 +81,8 @@ def main() -> None:
         make_coco(path, args.annotations, args.per_image)
         size_mb = path.stat().st_size / 1e6
         print(
-            f"COCO file: {args.annotations} annotations, {args.annotations // args.per_image} images, {size_mb:.1f} MB"
+            f"COCO file: {args.annotations} annotations, "
+            f"{args.annotations // args.per_image} images, {size_mb:.1f} MB"
         )
 
         def reference() -> COCO:
@@ -98,7 +99,8 @@ def main() -> None:
             f"   ({args.annotations / ours_median:,.0f} annotations/s, {result.imported} records imported)"
         )
         print(
-            f"  ratio visionloop/pycocotools: {ratio:.2f}  target <= {TARGET}  {'PASS' if ratio <= TARGET else 'FAIL'}"
+            f"  ratio visionloop/pycocotools: {ratio:.2f}  target <= {TARGET}  "
+            f"{'PASS' if ratio <= TARGET else 'FAIL'}"
         )
 
         out = Path(tmp) / "out.json"
