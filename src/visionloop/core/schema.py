@@ -19,6 +19,12 @@ class TaskType(StrEnum):
     KEYPOINTS = "keypoints"
 
 
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` can be a class or keypoint name: 1-128 printable characters, no commas,
+    no surrounding blanks (formats that infer a schema check names with this first)."""
+    return bool(_NAME.match(name)) and name == name.strip()
+
+
 def _check_names(kind: str, names: list[str]) -> list[str]:
     cleaned = [name.strip() for name in names]
     for name in cleaned:

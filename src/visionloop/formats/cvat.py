@@ -50,7 +50,7 @@ import numpy.typing as npt
 from visionloop.core.errors import UnsafePathError, VisionloopError
 from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.core.provenance import Provenance, ProvenanceKind
-from visionloop.core.schema import LabelSchema, TaskType
+from visionloop.core.schema import LabelSchema, TaskType, is_valid_name
 from visionloop.formats.common import (
     ObjectRow,
     human_provenance,
@@ -77,7 +77,6 @@ MAX_IMAGE_SIDE = 2**31 - 1
 MODEL_SOURCES = frozenset({"auto", "semi-auto"})
 HUMAN_SOURCES = frozenset({"manual", "file", "consensus"})
 SHAPES = frozenset({"tag", "box", "polygon", "mask", "points", "skeleton"})
-_NAME = re.compile(r"^[^\x00-\x1f,]{1,128}$")
 _SVG_TAG = re.compile(r"<(line|circle)\b([^<>]*)>")
 _SVG_ATTR = re.compile(r'([\w:-]+)="([^"]*)"')
 _XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -196,16 +195,16 @@ class _Reader:
             for shape in image:
                 kinds.add(shape.tag)
                 label = shape.get("label")
-                if shape.tag in SHAPES and label and label not in classes and _valid_name(label):
+                if shape.tag in SHAPES and label and label not in classes and is_valid_name(label):
                     classes.append(label)
         if not kinds & SHAPES:
             kinds = {_TYPE_TO_SHAPE.get(spec.type, "") for spec in self._classes()}
-        classes = [name for name in dict.fromkeys(classes) if _valid_name(name)]
+        classes = [name for name in dict.fromkeys(classes) if is_valid_name(name)]
         if not classes:
             return None
         skeleton_label = next((s for s in self._classes() if s.type == "skeleton"), None)
         keypoints = self._sublabels(skeleton_label.name) if skeleton_label else []
-        keypoints = [k for k in dict.fromkeys(keypoints) if _valid_name(k)]
+        keypoints = [k for k in dict.fromkeys(keypoints) if is_valid_name(k)]
         if keypoints and ("skeleton" in kinds or skeleton_label is not None):
             task = TaskType.KEYPOINTS
         elif kinds & {"polygon", "mask"}:
@@ -402,7 +401,7 @@ def _children(parent: ET.Element, prefix: str) -> Iterator[tuple[str, ET.Element
 
 def _label_spec(element: ET.Element) -> _LabelSpec:
     name = (element.findtext("name") or "").strip()
-    if not _NAME.match(name):
+    if not is_valid_name(name):
         raise _Reject(f"label name {name!r} is empty, too long or has commas or control characters")
     spec = _LabelSpec(name, (element.findtext("type") or "any").strip())
     parent = (element.findtext("parent") or "").strip()
@@ -433,11 +432,6 @@ def _svg_edges(svg: str, sublabels: list[str], keypoints: list[str]) -> list[tup
         if pair[0] in keypoints and pair[1] in keypoints and pair[0] != pair[1] and pair not in edges:
             edges.append(pair)
     return edges
-
-
-def _valid_name(name: str) -> bool:
-    """What :class:`LabelSchema` accepts as a class or keypoint name (and unchanged by its strip)."""
-    return bool(_NAME.match(name)) and name == name.strip()
 
 
 def _check(problem: str | None) -> None:

@@ -16,94 +16,21 @@ shared with the YOLO classification layout.
 
 from __future__ import annotations
 
-import functools
-import os
-import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from PIL import Image, UnidentifiedImageError
-from pydantic import ValidationError as PydanticValidationError
 
 from visionloop.core.errors import ConfigError, UnsafePathError
 from visionloop.core.labels import ClassLabel
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.formats.common import human_provenance, labels_to_save
+from visionloop.formats.images import copy_file, source_image, walk_files
 from visionloop.formats.model import Annotation, ImportResult, LabeledImage, LabelSet, Rejection
 from visionloop.formats.registry import LoadOptions, SaveOptions
-from visionloop.formats.safeio import FormatFileError
-from visionloop.imaging import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS
-from visionloop.storage import atomic_write_local, safe_relative_path
-
-#: File suffixes treated as images when walking a dataset (Ultralytics' and torchvision's lists,
-#: limited to what the image probe accepts).
-IMAGE_SUFFIXES = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"})
-_SWAPPED_ORIENTATIONS = frozenset({5, 6, 7, 8})
-_EXIF_ORIENTATION_TAG = 0x0112
-
-
-class ImageUnreadable(Exception):
-    """Internal: a file is not an image whose size can be read; ``str()`` says why."""
-
-
-def read_image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` after EXIF orientation, from the header only (fast, no pixel decode).
-
-    Only regular files are opened (a FIFO or device would block or never end), only the formats
-    ingest accepts are tried, and sizes above the ingest pixel limit are refused.
-    """
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ImageUnreadable("not a regular file")
-        with Image.open(path, formats=_formats()) as image:
-            width, height = image.size
-            orientation = _orientation(image)
-    except ImageUnreadable:
-        raise
-    except FileNotFoundError as exc:
-        raise ImageUnreadable("image file not found") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageUnreadable("not a readable image (not a recognised image format)") from exc
-    except Exception as exc:  # Pillow signals bad headers with many exception types
-        raise ImageUnreadable(f"not a readable image: {type(exc).__name__}: {exc}") from exc
-    if width <= 0 or height <= 0:
-        raise ImageUnreadable(f"invalid image size {width}x{height}")
-    if width * height > DEFAULT_MAX_PIXELS:
-        raise ImageUnreadable(f"image of {width}x{height} pixels exceeds the limit of {DEFAULT_MAX_PIXELS}")
-    if orientation in _SWAPPED_ORIENTATIONS:
-        return height, width
-    return width, height
-
-
-@functools.cache
-def _formats() -> tuple[str, ...]:
-    """The ingest formats Pillow can open (plugins such as MPO register only after ``init``)."""
-    Image.init()
-    return tuple(fmt for fmt in DEFAULT_FORMATS if fmt in Image.OPEN)
-
-
-def _orientation(image: Image.Image) -> int:
-    try:
-        value = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
-    except Exception:  # noqa: BLE001 - a broken EXIF block keeps the stored orientation
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
-def walk_files(folder: Path) -> Iterator[Path]:
-    """Every non-hidden file under ``folder`` in sorted order, without following folder links
-    (a link loop or a link to ``/`` must not make a walk endless or leave the dataset)."""
-    for directory, subdirs, files in os.walk(folder, followlinks=False):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(directory) / name
-
-
-def is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
+from visionloop.formats.validate import name_problem
+from visionloop.imaging import ImageRejected, read_image_size
+from visionloop.storage import safe_relative_path
 
 
 def class_target(name: str, class_name: str) -> str:
@@ -116,11 +43,8 @@ def class_target(name: str, class_name: str) -> str:
 
 def class_name_problem(name: str) -> str | None:
     """Why a folder name cannot be a class name (the schema's rules), or None."""
-    try:
-        LabelSchema(task=TaskType.CLASSIFICATION, classes=[name])
-    except PydanticValidationError as exc:
-        return f"folder {name!r} is not a valid class name: {exc.errors()[0]['msg']}"
-    return None
+    problem = name_problem(name)
+    return f"folder {name!r} is not a valid class name: {problem}" if problem else None
 
 
 @dataclass
@@ -168,10 +92,10 @@ def _scan_class(
         scan.records += 1
         try:
             if problem is not None:
-                raise ImageUnreadable(problem)
+                raise ImageRejected(problem)
             name = safe_relative_path(file.relative_to(root).as_posix())
             width, height = read_image_size(file)
-        except (ImageUnreadable, UnsafePathError) as exc:
+        except (ImageRejected, UnsafePathError) as exc:
             scan.rejections.append(Rejection(str(file), "image", str(exc)))
             continue
         image = LabeledImage(name, width, height, [Annotation(ClassLabel(class_name), provenance)])
@@ -210,18 +134,6 @@ def _score(annotation: Annotation) -> float:
     if isinstance(annotation.label, ClassLabel) and annotation.label.score is not None:
         return annotation.label.score
     return annotation.provenance.score if annotation.provenance.score is not None else 0.0
-
-
-def source_image(image_source: Path, name: str) -> Path:
-    """The file holding image ``name`` under ``image_source``; a missing file is a clear error."""
-    source = image_source / safe_relative_path(name)
-    if not source.is_file():
-        raise FormatFileError(f"image {name!r} is not in the image source: {source} does not exist")
-    return source
-
-
-def copy_file(source: Path, target: Path) -> None:
-    atomic_write_local(str(target), source.read_bytes())
 
 
 def class_folder_plan(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import io
 import json
 import math
@@ -50,8 +49,14 @@ from visionloop.formats.common import (
 from visionloop.formats.masks import rle_decode, rle_encode
 from visionloop.formats.model import Annotation, ImportResult, LabeledImage, LabelSet, Rejection
 from visionloop.formats.registry import LoadOptions, SaveOptions
-from visionloop.formats.safeio import FormatFileError, read_text
-from visionloop.formats.validate import box_problem, class_problem, finite_numbers, polygon_problem
+from visionloop.formats.safeio import FormatFileError, json_object_line, read_text
+from visionloop.formats.validate import (
+    box_problem,
+    class_problem,
+    finite_numbers,
+    name_problem,
+    polygon_problem,
+)
 from visionloop.storage import atomic_write_local, safe_relative_path
 
 #: Model version of imported predictions unless ``--as model:VERSION`` says otherwise.
@@ -214,13 +219,9 @@ def _object_row(item: _Item, schema: LabelSchema) -> ObjectRow:
 # -- parsing one line ------------------------------------------------------------------------
 def _parse_line(line: str, number: int, seen_uuids: set[str]) -> _Item:
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise _Reject(f"invalid JSON at column {exc.colno}: {exc.msg}") from exc
-    except RecursionError as exc:
-        raise _Reject("JSON nested too deeply") from exc
-    if not isinstance(record, dict):
-        raise _Reject("each line must be a JSON object")
+        record = json_object_line(line)
+    except ValueError as exc:
+        raise _Reject(str(exc)) from exc
     key = record.get("uuid")
     if not isinstance(key, str) or not key:
         raise _Reject("'uuid' must be a non-empty string")
@@ -252,7 +253,7 @@ def _parse_line(line: str, number: int, seen_uuids: set[str]) -> _Item:
         item.box = [*item.point, *item.point]
     else:
         item.mask, item.box = _mask(record["mask"])
-    problem = _name_problem(item.name)
+    problem = name_problem(item.name)
     if problem:
         raise _Reject(problem)
     return item
@@ -380,16 +381,6 @@ def _decode_png(data: bytes) -> Any:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError, Image.DecompressionBombError) as exc:
         raise _Reject(f"mask 'png' is not a readable PNG: {exc}") from exc
-
-
-@functools.lru_cache(maxsize=4096)
-def _name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a class or keypoint name under the schema's rules, or None."""
-    try:
-        LabelSchema(task=TaskType.CLASSIFICATION, classes=[name])
-    except ValueError:
-        return f"invalid name {name[:140]!r}: use 1 to 128 printable characters without commas"
-    return None
 
 
 # -- schema -----------------------------------------------------------------------------------

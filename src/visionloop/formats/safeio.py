@@ -57,6 +57,17 @@ def read_json(path: Path) -> Any:
         ) from exc
 
 
+def json_object_line(line: str) -> dict[str, Any]:
+    """One line of a JSON-lines file as an object; ``ValueError`` says what is wrong with it."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON at column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(record, dict):
+        raise ValueError("each line must be a JSON object")
+    return record
+
+
 def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(read_text(path))

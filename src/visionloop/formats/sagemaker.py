@@ -21,7 +21,6 @@ accepted or rejected as a whole (locator ``line N``). Several lines may name the
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,8 +35,8 @@ from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.formats.common import ObjectRow, human_provenance, labels_to_save, objects_label
 from visionloop.formats.model import Annotation, ImportResult, LabeledImage, LabelSet, Rejection
 from visionloop.formats.registry import LoadOptions, SaveOptions
-from visionloop.formats.safeio import FormatFileError, read_text
-from visionloop.formats.validate import box_problem, class_problem, finite_numbers
+from visionloop.formats.safeio import FormatFileError, json_object_line, read_text
+from visionloop.formats.validate import box_problem, class_problem, finite_numbers, name_problem
 from visionloop.storage import atomic_write_local, safe_relative_path
 
 CLASSIFICATION_TYPE = "groundtruth/image-classification"
@@ -108,13 +107,9 @@ class _Line:
 
 def _parse_line(text: str, attribute: str | None, options: LoadOptions) -> _Line:
     try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _Reject(f"invalid JSON at column {exc.colno}: {exc.msg}") from exc
-    except RecursionError as exc:
-        raise _Reject("JSON nested too deeply") from exc
-    if not isinstance(record, dict):
-        raise _Reject("each line must be a JSON object")
+        record = json_object_line(text)
+    except ValueError as exc:
+        raise _Reject(str(exc)) from exc
     name = _image_name(record.get("source-ref"))
     attr = attribute or _find_attribute(record)
     value, metadata = record.get(attr), record.get(attr + _METADATA)
@@ -176,7 +171,7 @@ def _classification(class_id: int, metadata: dict[str, Any]) -> ClassLabel:
         name = class_map.get(str(class_id)) if isinstance(class_map, dict) else None
     if not isinstance(name, str) or not name.strip():
         raise _Reject(f"class id {class_id} has no 'class-name' in the metadata")
-    problem = _name_problem(name.strip())
+    problem = name_problem(name.strip())
     if problem:
         raise _Reject(problem)
     return ClassLabel(name.strip(), _confidence(metadata.get("confidence"), "confidence"))
@@ -216,7 +211,7 @@ def _box_row(annotation: Any, class_map: dict[str, Any], index: int) -> ObjectRo
     name = class_map.get(str(class_id))
     if not isinstance(name, str) or not name.strip():
         raise _Reject(f"{where}: class_id {class_id} is not in the class-map")
-    problem = _name_problem(name.strip())
+    problem = name_problem(name.strip())
     if problem:
         raise _Reject(f"{where}: {problem}")
     values = finite_numbers([annotation.get(k) for k in ("left", "top", "width", "height")], 4)
@@ -228,16 +223,6 @@ def _box_row(annotation: Any, class_map: dict[str, Any], index: int) -> ObjectRo
     if problem:
         raise _Reject(f"{where}: {problem}")
     return ObjectRow(box=box, class_name=name.strip())
-
-
-@functools.lru_cache(maxsize=4096)
-def _name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a class or keypoint name under the schema's rules, or None."""
-    try:
-        LabelSchema(task=TaskType.CLASSIFICATION, classes=[name])
-    except ValueError:
-        return f"invalid name {name[:140]!r}: use 1 to 128 printable characters without commas"
-    return None
 
 
 def _image_size(value: dict[str, Any]) -> tuple[int | None, int | None]:

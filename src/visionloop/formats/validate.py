@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from visionloop.core.schema import LabelSchema
+from visionloop.core.schema import LabelSchema, is_valid_name
 
 #: Coordinates may exceed the image by this many pixels (rounding in the tools that wrote them).
 EDGE_TOLERANCE_PX = 1.0
@@ -79,6 +79,13 @@ def keypoints_problem(
     labeled = keypoints[keypoints[:, 2] > 0, :2]
     if width is not None and height is not None and len(labeled) and not _inside(labeled, width, height):
         return f"keypoint lies outside the {width}x{height} image"
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a class or keypoint name, or None."""
+    if not is_valid_name(name):
+        return f"invalid name {name[:140]!r}: use 1 to 128 printable characters without commas"
     return None
 
 

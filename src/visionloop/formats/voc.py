@@ -36,7 +36,7 @@ from visionloop.formats.common import (
     model_provenance,
     objects_label,
 )
-from visionloop.formats.imagefolder import ImageUnreadable, read_image_size, source_image, walk_files
+from visionloop.formats.images import size_for_save, walk_files
 from visionloop.formats.model import Annotation, ImportResult, LabeledImage, LabelSet, Rejection
 from visionloop.formats.registry import LoadOptions, SaveOptions
 from visionloop.formats.safeio import FormatFileError, parse_xml
@@ -280,14 +280,7 @@ def _document(image: LabeledImage, options: SaveOptions) -> bytes:
 
 
 def _save_size(image: LabeledImage, name: str, options: SaveOptions) -> tuple[int | None, int | None]:
-    if image.width is not None and image.height is not None:
-        return image.width, image.height
-    if options.image_source is not None:
-        try:
-            return read_image_size(source_image(options.image_source, name))
-        except ImageUnreadable as exc:
-            raise FormatFileError(f"cannot write VOC: image {name!r}: {exc}") from exc
-    return None, None
+    return size_for_save(image, name, options, "VOC") or (None, None)
 
 
 def _object_element(root: ET.Element, annotation: Annotation, i: int, predictions: bool) -> None:

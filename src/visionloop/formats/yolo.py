@@ -44,23 +44,14 @@ from visionloop.formats.common import (
     model_provenance,
     objects_label,
 )
-from visionloop.formats.imagefolder import (
-    ClassScan,
-    ImageUnreadable,
-    class_folder_plan,
-    class_target,
-    copy_file,
-    is_image_name,
-    read_image_size,
-    scan_class_folders,
-    source_image,
-    walk_files,
-)
+from visionloop.formats.imagefolder import ClassScan, class_folder_plan, class_target, scan_class_folders
+from visionloop.formats.images import copy_file, is_image_name, size_for_save, source_image, walk_files
 from visionloop.formats.masks import polygon_area
 from visionloop.formats.model import Annotation, ImportResult, LabeledImage, LabelSet, Rejection
 from visionloop.formats.registry import LoadOptions, SaveOptions
 from visionloop.formats.safeio import FormatFileError, read_text, read_yaml
 from visionloop.formats.validate import box_problem, class_problem, keypoints_problem, polygon_problem
+from visionloop.imaging import ImageRejected, read_image_size
 from visionloop.storage import atomic_write_local, safe_relative_path
 
 DATA_YAML = "data.yaml"
@@ -427,7 +418,7 @@ def _read_image(
     try:
         width, height = read_image_size(entry.path)
         name = safe_relative_path(entry.name)
-    except (ImageUnreadable, UnsafePathError) as exc:
+    except (ImageRejected, UnsafePathError) as exc:
         if entry.path in texts:
             result.records += 1
             result.reject(entry.label or entry.path, "file", f"image {entry.path.name}: {exc}")
@@ -620,16 +611,12 @@ def flip_indices(keypoints: list[str]) -> list[int]:
 
 
 def _image_size(image: LabeledImage, name: str, options: SaveOptions) -> tuple[int, int]:
-    if image.width is not None and image.height is not None:
-        return image.width, image.height
-    if options.image_source is not None:
-        try:
-            return read_image_size(source_image(options.image_source, name))
-        except ImageUnreadable as exc:
-            raise FormatFileError(f"cannot write YOLO: image {name!r}: {exc}") from exc
-    raise FormatFileError(
-        f"cannot write YOLO: image {name!r} has no width/height (pass image_source to read them)"
-    )
+    size = size_for_save(image, name, options, "YOLO")
+    if size is None:
+        raise FormatFileError(
+            f"cannot write YOLO: image {name!r} has no width/height (pass image_source to read them)"
+        )
+    return size
 
 
 def _label_text(image: LabeledImage, name: str, schema: LabelSchema, options: SaveOptions) -> str:

@@ -1,5 +1,11 @@
 """Image decoding and probing (Pillow)."""
 
-from visionloop.imaging.probe import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS, ImageRejected, probe_image
+from visionloop.imaging.probe import (
+    DEFAULT_FORMATS,
+    DEFAULT_MAX_PIXELS,
+    ImageRejected,
+    probe_image,
+    read_image_size,
+)
 
-__all__ = ["DEFAULT_FORMATS", "DEFAULT_MAX_PIXELS", "ImageRejected", "probe_image"]
+__all__ = ["DEFAULT_FORMATS", "DEFAULT_MAX_PIXELS", "ImageRejected", "probe_image", "read_image_size"]

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import functools
 import io
+import os
+import stat
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
@@ -116,6 +119,36 @@ def probe_image(
         exif_orientation=orientation,
         frames=frames,
     )
+
+
+def read_image_size(
+    path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, formats: Iterable[str] = DEFAULT_FORMATS
+) -> tuple[int, int]:
+    """``(width, height)`` after EXIF orientation from the header alone (no pixel decode).
+
+    For label formats that store normalised coordinates and need each image's size. Only
+    regular files are opened (a FIFO or device would block), only ``formats`` are tried, and
+    sizes over ``max_pixels`` are refused. Raises :class:`ImageRejected` with the reason.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ImageRejected("not a regular file")
+        with Image.open(path, formats=_registered(formats)) as image:
+            width, height = image.size
+            orientation = _orientation(image)
+    except ImageRejected:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageRejected("image file not found") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageRejected("not a readable image (not a recognised image format)") from exc
+    except Exception as exc:
+        raise ImageRejected(f"not a readable image: {type(exc).__name__}: {exc}") from exc
+    if width <= 0 or height <= 0:
+        raise ImageRejected(f"invalid image size {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageRejected(f"image of {width}x{height} pixels exceeds the limit of {max_pixels}")
+    return (height, width) if orientation in _SWAPPED_ORIENTATIONS else (width, height)
 
 
 def _registered(formats: Iterable[str]) -> list[str]:
