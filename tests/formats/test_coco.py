@@ -196,10 +196,42 @@ def test_duplicates_traversal_and_unknown_classes(tmp_path: Path) -> None:
     assert result.imported + len(result.rejections) == result.records
 
 
-@pytest.mark.parametrize("text", ["", "{", "[1, 2", '{"images": 5}', "null", "\xff\xfe"])
-def test_malformed_files_become_one_rejection(tmp_path: Path, text: str) -> None:
-    path = tmp_path / "broken.json"
-    path.write_bytes(text.encode("latin-1"))
-    result = COCO_FORMAT.load(path, LoadOptions())
-    assert result.rejections and all(r.file == str(path) and r.reason for r in result.rejections)
-    assert result.imported + len(result.rejections) == result.records
+_BROKEN = {
+    "empty.json": "",
+    "truncated.json": '{"images": [{"id": 1',
+    "unclosed-list.json": "[1, 2",
+    "images-not-list.json": '{"images": 5}',
+    "null.json": "null",
+    "binary.json": "\xff\xfe\x00garbage",
+    "nan.json": '{"images": [{"id": 1, "file_name": "a.jpg", "width": NaN, "height": 1}]}',
+    "deep.json": "[" * 5000 + "]" * 5000,
+    "string-ids.json": '{"images": [{"id": true, "file_name": "a.jpg", "width": 1, "height": 1}]}',
+    "absolute-name.json": '{"images": [{"id": 1, "file_name": "/etc/passwd", "width": 1, "height": 1}]}',
+    "huge-size.json": '{"images": [{"id": 1, "file_name": "a.jpg", "width": -4, "height": 1e400}]}',
+    "results-without-reference.json": '[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}]',
+    "bad-skeleton.json": '{"categories": [{"id": 1, "name": "p", "keypoints": ["a"], "skeleton": [[1, 9]]}]}',
+    "bad-rle.json": (
+        '{"images": [{"id": 1, "file_name": "a.jpg", "width": 2, "height": 2}],'
+        ' "categories": [{"id": 1, "name": "c"}], "annotations": [{"id": 1, "image_id": 1,'
+        ' "category_id": 1, "bbox": [0, 0, 1, 1],'
+        ' "segmentation": {"size": [2, 2], "counts": [1, 99999999999]}}]}'
+    ),
+}
+
+
+def malformed_inputs(folder: Path) -> list[Path]:
+    """Broken COCO files for the shared bad-input corpus."""
+    paths = []
+    for name, text in _BROKEN.items():
+        path = folder / name
+        path.write_bytes(text.encode("utf-8", "surrogateescape"))
+        paths.append(path)
+    return paths
+
+
+def test_malformed_files_are_rejected_not_raised(tmp_path: Path) -> None:
+    for path in malformed_inputs(tmp_path):
+        result = COCO_FORMAT.load(path, LoadOptions())
+        assert result.rejections, path.name
+        assert all(r.file == str(path) and r.locator and r.reason for r in result.rejections), path.name
+        assert result.imported + len(result.rejections) == result.records, path.name

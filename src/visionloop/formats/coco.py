@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from visionloop.core.errors import UnsafePathError
+from visionloop.core.errors import UnsafePathError, ValidationError
 from visionloop.core.labels import ObjectLabels
 from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.formats.common import (
@@ -116,7 +116,7 @@ class _Loader:
             return function(*args)
         except _Reject as exc:
             self.reject(locator, str(exc))
-        except (UnsafePathError, ValueError, TypeError, KeyError) as exc:
+        except (UnsafePathError, ValidationError, ValueError, TypeError, KeyError) as exc:
             self.reject(locator, f"invalid record: {exc}")
         return None
 
@@ -256,7 +256,7 @@ def _read_segmentation(segmentation: Any, row: ObjectRow, width: int | None, hei
             raise _Reject(f"RLE size {segmentation.get('size')!r} does not match the {width}x{height} image")
         try:
             row.mask = rle_encode(rle_decode(segmentation))
-        except ValueError as exc:
+        except (ValueError, ValidationError) as exc:
             raise _Reject(f"invalid RLE mask: {exc}") from exc
         return
     raise _Reject("segmentation must be a list of polygons or an RLE object")

@@ -1,0 +1,66 @@
+"""The bad-input corpus across every format: at least 100 malformed files, none crashes a loader.
+
+Each format's test module contributes ``malformed_inputs(folder) -> list[Path]``; this test
+collects them all and loads each one through the registry.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from types import ModuleType
+
+from visionloop.core.errors import VisionloopError
+from visionloop.formats.registry import LoadOptions, get_format
+
+HERE = Path(__file__).parent
+MODULES = {
+    "coco": "test_coco.py",
+    "yolo": "test_yolo.py",
+    "voc": "test_voc.py",
+    "imagefolder": "test_imagefolder.py",
+    "labelstudio": "test_labelstudio.py",
+    "cvat": "test_cvat.py",
+    "labelbox": "test_labelbox.py",
+    "sagemaker": "test_sagemaker.py",
+    "deeplabcut": "test_deeplabcut.py",
+}
+MINIMUM = 100
+SECONDS_PER_FILE = 5.0
+
+
+def _module(file_name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"corpus_{file_name[:-3]}", HERE / file_name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_malformed_file_is_rejected_with_file_locator_and_reason(tmp_path: Path) -> None:
+    tried = 0
+    for format_name, file_name in MODULES.items():
+        folder = tmp_path / format_name
+        folder.mkdir()
+        inputs = _module(file_name).malformed_inputs(folder)
+        assert len(inputs) >= 6, f"{format_name}: only {len(inputs)} malformed inputs"
+        for path in inputs:
+            tried += 1
+            started = time.perf_counter()
+            try:
+                result = get_format(format_name).load(path, LoadOptions())
+            except VisionloopError as exc:  # an unusable path argument: the message must name it
+                assert path.name in str(exc) or str(path) in str(exc), (format_name, path, exc)
+                continue
+            finally:
+                assert time.perf_counter() - started < SECONDS_PER_FILE, (format_name, path)
+            assert result.imported + len(result.rejections) == result.records, (format_name, path)
+            for rejection in result.rejections:
+                assert rejection.file and rejection.locator and rejection.reason, (
+                    format_name,
+                    path,
+                    rejection,
+                )
+    print(f"\nbad-input corpus: {tried} malformed files across {len(MODULES)} formats")
+    assert tried >= MINIMUM, f"the corpus has {tried} malformed files, fewer than {MINIMUM}"
