@@ -15,7 +15,16 @@ from typing import Any
 
 import pytest
 
-from servers import ServerUnavailable, create_database, make_bucket, moto_s3_server, postgres_server, s3_env
+from servers import (
+    LabelStudio,
+    ServerUnavailable,
+    create_database,
+    label_studio_server,
+    make_bucket,
+    moto_s3_server,
+    postgres_server,
+    s3_env,
+)
 from visionloop.catalog import Catalog, sqlite_url_for
 from visionloop.storage import Filesystem
 
@@ -50,6 +59,17 @@ def s3_endpoint() -> Iterator[str]:
                         os.environ.pop(key, None)
                     else:
                         os.environ[key] = value
+    except ServerUnavailable as exc:
+        _unavailable(exc)
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudio]:
+    """A real Label Studio server for the whole session: `(url, token, files)`, where `files` is its
+    local-files document root (see `servers.label_studio_server`)."""
+    try:
+        with label_studio_server(tmp_path_factory.mktemp("labelstudio")) as server:
+            yield server
     except ServerUnavailable as exc:
         _unavailable(exc)
 

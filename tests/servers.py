@@ -1,6 +1,7 @@
-"""Start real servers (PostgreSQL, a moto S3 server) on 127.0.0.1 for tests, and stop them afterwards.
+"""Start real servers (PostgreSQL, a moto S3 server, Label Studio) on 127.0.0.1 for tests, and stop them.
 
-The suite tests the PostgreSQL catalog and the S3 storage against real servers rather than mocks, so
+The suite tests the PostgreSQL catalog, the S3 storage and the Label Studio format against real servers
+rather than mocks, so
 these helpers start throw-away instances on free local ports and make sure nothing is left running:
 every server runs in its own process group (session) and is killed as a group if a clean stop fails.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -21,10 +23,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 PG_START_TIMEOUT_S = 30
 MOTO_START_TIMEOUT_S = 20
+LABEL_STUDIO_START_TIMEOUT_S = 180  # ~60 s on a cold start (database migrations), ~12 s warm
 _START_ATTEMPTS = 3  # a free port can be taken by someone else between picking and binding it
 _PG_USER = "postgres"
 _DB_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -378,3 +381,120 @@ def make_bucket(endpoint: str, name: str) -> None:
         client.create_bucket(Bucket=name)
     finally:
         client.close()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Label Studio
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LABEL_STUDIO_VENV = REPO_ROOT / ".venv-labelstudio"
+LABEL_STUDIO_INSTALL = "scripts/install-labelstudio.sh"
+LABEL_STUDIO_USER = "visionloop-tests@example.com"
+
+
+class LabelStudio(NamedTuple):
+    """A running Label Studio: its base URL, an API token, and its local-files document root."""
+
+    url: str
+    token: str
+    files: Path
+
+
+def find_label_studio() -> Path:
+    """The `label-studio` script in the repository's own Label Studio venv (it pins numpy<2.3, so it
+    cannot share the main venv)."""
+    exe = LABEL_STUDIO_VENV / "bin" / "label-studio"
+    if exe.is_file() and os.access(exe, os.X_OK):
+        return exe
+    raise ServerUnavailable(f"Label Studio not found at {exe}; install it with `{LABEL_STUDIO_INSTALL}`")
+
+
+def _label_studio_answers(url: str) -> bool:
+    """True once Label Studio's `/health` answers `{"status": "UP"}` (proxies bypassed)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url}/health", timeout=2) as response:
+            return response.status == 200 and b'"UP"' in response.read()
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def label_studio_server(base_dir: Path | None = None) -> Iterator[LabelStudio]:
+    """Run Label Studio on a free 127.0.0.1 port in its own process group; yield `(url, token, files)`.
+
+    Its data (SQLite database, media), the local-files document root (`<base_dir>/files`, serving
+    enabled) and its log (`label-studio.log`) live under `base_dir` (a fresh temp dir, removed
+    afterwards, if not given). One user with a legacy API token is created on start: send
+    `Authorization: Token <token>`.
+    """
+    exe = find_label_studio()
+    own_dir = base_dir is None
+    workdir = Path(tempfile.mkdtemp(prefix="vl-ls-")) if base_dir is None else base_dir
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "data").mkdir(exist_ok=True)
+    (workdir / "files").mkdir(exist_ok=True)
+    log_path = workdir / "label-studio.log"
+    # Label Studio sets the user's token only when it creates the user, so a reused data dir keeps
+    # its first token: remember it next to the data.
+    token_file = workdir / "data" / "visionloop-token"
+    if not token_file.is_file():
+        token_file.write_text(secrets.token_hex(20))  # 40 characters, as Label Studio's legacy tokens are
+    token = token_file.read_text().strip()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env.update(
+        LABEL_STUDIO_BASE_DATA_DIR=str(workdir / "data"),
+        LABEL_STUDIO_USERNAME=LABEL_STUDIO_USER,
+        LABEL_STUDIO_PASSWORD=secrets.token_urlsafe(16),
+        LABEL_STUDIO_USER_TOKEN=token,
+        LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED="true",
+        LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(workdir / "files"),
+        LATEST_VERSION_CHECK="false",
+        COLLECT_ANALYTICS="false",
+        ML_BLOCK_LOCAL_IP="false",
+        SSRF_PROTECTION_ENABLED="false",
+        NO_PROXY="127.0.0.1,localhost",
+    )
+    log: IO[Any] = log_path.open("ab")
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        url = ""
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            command = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)]
+            proc = subprocess.Popen(
+                [*command, "--enable-legacy-api-token"],
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + LABEL_STUDIO_START_TIMEOUT_S
+            while proc.poll() is None and time.monotonic() < deadline and not _label_studio_answers(url):
+                time.sleep(0.5)
+            if proc.poll() is None and _label_studio_answers(url):
+                break
+            exited = proc.poll() is not None
+            _kill_group(proc.pid, proc)
+            proc.wait()
+            proc = None
+            log.flush()
+            tail = _log_tail(log_path)
+            if attempt < _START_ATTEMPTS and exited and "in use" in tail:
+                continue  # lost the port race; try another port
+            raise RuntimeError(
+                f"Label Studio did not answer on {url}/health within {LABEL_STUDIO_START_TIMEOUT_S}s"
+                f"{' (it exited)' if exited else ''}\n--- log tail ({log_path}) ---\n{tail}"
+            )
+        yield LabelStudio(url, token, workdir / "files")
+    finally:
+        if proc is not None:
+            _kill_group(proc.pid, proc, grace_s=10.0)  # start_new_session: its pid is its group id
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        log.close()
+        if own_dir:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -31,6 +31,7 @@ from visionloop.formats.model import Annotation, ImportResult, LabeledImage, Lab
 from visionloop.formats.registry import LoadOptions, SaveOptions
 from visionloop.formats.safeio import FormatFileError, read_json
 from visionloop.formats.validate import (
+    EDGE_TOLERANCE_PX,
     box_problem,
     class_problem,
     finite_numbers,
@@ -93,16 +94,19 @@ class _Loader:
         names: set[str] = set()
         for index, image in enumerate(images):
             self._guard(f"/images/{index}", self._image, image, names)
-        rows: dict[tuple[Any, bool], list[ObjectRow]] = defaultdict(list)
+        rows: dict[tuple[Any, bool], list[tuple[int, ObjectRow]]] = defaultdict(list)
         seen_ids: set[Any] = set()
-        for index, annotation in enumerate(annotations):
-            locator = f"/annotations/{index}"
-            row = self._guard(locator, self._annotation, annotation, schema, seen_ids)
+        fast = _FastPath(self, schema)
+        for index in fast.run(annotations, seen_ids, rows):
+            annotation = annotations[index]
+            ids = None if index in fast.checked_ids else seen_ids
+            row = self._guard(f"/annotations/{index}", self._annotation, annotation, schema, ids)
             if row is not None:
-                rows[(annotation["image_id"], row.score is not None)].append(row)
+                rows[(annotation["image_id"], row.score is not None)].append((index, row))
         labels = LabelSet(schema, list(self.images.values()))
         keypoint_count = len(schema.keypoints) if schema else 0
-        for (image_id, is_prediction), objects in rows.items():
+        for (image_id, is_prediction), indexed in rows.items():
+            objects = [row for _index, row in sorted(indexed, key=lambda pair: pair[0])]  # file order
             image = self.images[image_id]
             if is_prediction:
                 provenance = model_provenance(None, _mean_score(objects), self.options.provenance)
@@ -179,11 +183,15 @@ class _Loader:
         names.add(name)
         self.images[image_id] = LabeledImage(name, width, height)
 
-    def _annotation(self, annotation: Any, schema: LabelSchema | None, seen_ids: set[Any]) -> ObjectRow:
+    def _annotation(
+        self, annotation: Any, schema: LabelSchema | None, seen_ids: set[Any] | None
+    ) -> ObjectRow:
+        """The exact, record-by-record path: every check with its own reason. ``seen_ids`` is
+        None for records the fast path already checked for duplicate ids."""
         if not isinstance(annotation, dict):
             raise _Reject("an annotation must be an object")
         ann_id = annotation.get("id")
-        if ann_id is not None:
+        if ann_id is not None and seen_ids is not None:
             if ann_id in seen_ids:
                 raise _Reject(f"duplicate annotation id {ann_id!r}")
             seen_ids.add(ann_id)
@@ -198,6 +206,137 @@ class _Loader:
         if category["problem"]:
             raise _Reject(category["problem"])
         return _object_row(annotation, category, image, schema)
+
+
+def _plain_rings(segmentation: list[Any]) -> bool:
+    """Polygon lists with even numbers of at least six coordinates (the usual COCO shape)."""
+    for ring in segmentation:  # noqa: SIM110 - a plain loop beats all(genexpr) on this hot path
+        if type(ring) is not list or len(ring) < 6 or len(ring) % 2:
+            return False
+    return True
+
+
+_FAST_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd"})
+_NUMBER_TYPES = frozenset({int, float})
+
+
+class _FastPath:
+    """Validates the common record shape (a box, optional single-part polygons) for all records
+    at once with numpy. Records it cannot vouch for, or that fail a check, go back to the exact
+    path, which finds and words the reason. Same results, several times faster on large files.
+    """
+
+    def __init__(self, loader: _Loader, schema: LabelSchema | None) -> None:
+        self.loader = loader
+        self.schema = schema
+        self.checked_ids: set[int] = set()  # records whose id the fast path already registered
+
+    def run(
+        self,
+        annotations: list[Any],
+        seen_ids: set[Any],
+        rows: dict[tuple[Any, bool], list[tuple[int, ObjectRow]]],
+    ) -> list[int]:
+        exact: list[int] = []
+        picked: list[tuple[int, Any, LabeledImage, str, bool]] = []
+        boxes: list[Any] = []
+        coords: list[Any] = []
+        ring_lengths: list[int] = []
+        ring_owner: list[int] = []
+        images = self.loader.images
+        # Categories the fast path may take: no keypoints, a class the schema knows.
+        categories = {
+            cid: c
+            for cid, c in self.loader.categories.items()
+            if not c["keypoints"] and not self._class_problem(c)
+        }
+        for index, record in enumerate(annotations):
+            if type(record) is not dict or not record.keys() <= _FAST_KEYS:
+                exact.append(index)
+                continue
+            ann_id = record.get("id")
+            if ann_id is not None and ann_id in seen_ids:
+                self.loader.reject(f"/annotations/{index}", f"duplicate annotation id {ann_id!r}")
+                continue
+            image = images.get(record.get("image_id"))
+            category = categories.get(record.get("category_id"))
+            bbox = record.get("bbox")
+            segmentation = record.get("segmentation") or ()
+            if (
+                image is None
+                or category is None
+                or type(bbox) is not list
+                or len(bbox) != 4
+                or type(segmentation) not in (list, tuple)
+                or (segmentation and not _plain_rings(segmentation))
+            ):
+                exact.append(index)
+                continue
+            if ann_id is not None:
+                seen_ids.add(ann_id)
+            position = len(picked)
+            picked.append((index, record["image_id"], image, category["name"], bool(record.get("iscrowd"))))
+            boxes.extend(bbox)
+            for ring in segmentation:
+                coords.extend(ring)
+                ring_lengths.append(len(ring) // 2)
+                ring_owner.append(position)
+        if not picked:
+            return exact
+        if not set(map(type, boxes)) <= _NUMBER_TYPES or not set(map(type, coords)) <= _NUMBER_TYPES:
+            self.checked_ids.update(entry[0] for entry in picked)
+            return sorted(exact + [entry[0] for entry in picked])  # odd types somewhere: go exact
+        failed, xyxy, points, starts = self._check(picked, boxes, coords, ring_lengths, ring_owner)
+        polygons: list[list[Any]] = [[] for _ in picked]
+        for owner, start, length in zip(ring_owner, starts, ring_lengths, strict=True):
+            polygons[owner].append(points[start : start + length])
+        box_lists = xyxy.tolist()  # lists: building each image's box array from them is cheap
+        for position, (index, image_id, _image, class_name, crowd) in enumerate(picked):
+            if failed[position]:
+                exact.append(index)
+                self.checked_ids.add(index)
+                continue
+            attributes = {"iscrowd": 1} if crowd else {}
+            row = ObjectRow(box_lists[position], class_name, None, polygons[position], None, None, attributes)
+            rows[(image_id, False)].append((index, row))
+        return sorted(exact)
+
+    def _class_problem(self, category: dict[str, Any]) -> str | None:
+        if "problem" not in category:
+            category["problem"] = class_problem(category["name"], self.schema)
+        problem: str | None = category["problem"]
+        return problem
+
+    @staticmethod
+    def _check(
+        picked: list[tuple[int, Any, LabeledImage, str, bool]],
+        boxes: list[Any],
+        coords: list[Any],
+        ring_lengths: list[int],
+        ring_owner: list[int],
+    ) -> tuple[Any, Any, Any, Any]:
+        tol = EDGE_TOLERANCE_PX
+        xywh = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+        size = np.array([(entry[2].width, entry[2].height) for entry in picked], dtype=np.float64)
+        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            failed = ~np.isfinite(xyxy).all(axis=1) | (xywh[:, 2] <= 0) | (xywh[:, 3] <= 0)
+            failed |= (xyxy[:, :2] < -tol).any(axis=1) | (xyxy[:, 2:] > size + tol).any(axis=1)
+        points = np.array(coords, dtype=np.float64).reshape(-1, 2)
+        starts = (
+            np.concatenate([[0], np.cumsum(ring_lengths)[:-1]]).astype(np.int64)
+            if ring_lengths
+            else np.zeros(0, np.int64)
+        )
+        if len(points):
+            owners = np.array(ring_owner)
+            finite = np.isfinite(points).all(axis=1)
+            bad_ring = ~np.logical_and.reduceat(finite, starts)
+            low = np.minimum.reduceat(np.where(np.isfinite(points), points, 0.0), starts, axis=0)
+            high = np.maximum.reduceat(np.where(np.isfinite(points), points, 0.0), starts, axis=0)
+            bad_ring |= (low < -tol).any(axis=1) | (high > size[owners] + tol).any(axis=1)
+            np.logical_or.at(failed, owners[bad_ring], True)
+        return failed, xyxy, points, starts.tolist()
 
 
 def _object_row(
