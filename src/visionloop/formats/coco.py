@@ -94,7 +94,7 @@ class _Loader:
         names: set[str] = set()
         for index, image in enumerate(images):
             self._guard(f"/images/{index}", self._image, image, names)
-        rows: dict[tuple[Any, bool], list[tuple[int, ObjectRow]]] = defaultdict(list)
+        rows: dict[tuple[Any, bool], list[tuple[int, ObjectRow | int]]] = defaultdict(list)
         seen_ids: set[Any] = set()
         fast = _FastPath(self, schema)
         for index in fast.run(annotations, seen_ids, rows):
@@ -106,8 +106,16 @@ class _Loader:
         labels = LabelSet(schema, list(self.images.values()))
         keypoint_count = len(schema.keypoints) if schema else 0
         for (image_id, is_prediction), indexed in rows.items():
-            objects = [row for _index, row in sorted(indexed, key=lambda pair: pair[0])]  # file order
             image = self.images[image_id]
+            positions = [entry for _index, entry in indexed if isinstance(entry, int)]
+            if len(positions) == len(indexed):  # only fast-path objects: build the columns directly
+                label = fast.label(positions)
+                provenance = human_provenance(self.path, self.options.provenance)
+                image.annotations.append(Annotation(label, provenance))
+                continue
+            objects = [
+                fast.row(e) if isinstance(e, int) else e for _i, e in sorted(indexed, key=lambda p: p[0])
+            ]
             if is_prediction:
                 provenance = model_provenance(None, _mean_score(objects), self.options.provenance)
             else:
@@ -230,13 +238,19 @@ class _FastPath:
         self.loader = loader
         self.schema = schema
         self.checked_ids: set[int] = set()  # records whose id the fast path already registered
+        self.xyxy: Any = np.zeros((0, 4))
+        self.polygons: list[list[Any]] = []
+        self.names: list[str] = []
+        self.crowd: list[bool] = []
 
     def run(
         self,
         annotations: list[Any],
         seen_ids: set[Any],
-        rows: dict[tuple[Any, bool], list[tuple[int, ObjectRow]]],
+        rows: dict[tuple[Any, bool], list[tuple[int, ObjectRow | int]]],
     ) -> list[int]:
+        """Take what it can into ``rows`` (as positions in its arrays); return the record
+        indices that need the exact path."""
         exact: list[int] = []
         picked: list[tuple[int, Any, LabeledImage, str, bool]] = []
         boxes: list[Any] = []
@@ -290,16 +304,34 @@ class _FastPath:
         polygons: list[list[Any]] = [[] for _ in picked]
         for owner, start, length in zip(ring_owner, starts, ring_lengths, strict=True):
             polygons[owner].append(points[start : start + length])
-        box_lists = xyxy.tolist()  # lists: building each image's box array from them is cheap
-        for position, (index, image_id, _image, class_name, crowd) in enumerate(picked):
+        self.xyxy, self.polygons = xyxy, polygons
+        self.names = [entry[3] for entry in picked]
+        self.crowd = [entry[4] for entry in picked]
+        for position, (index, image_id, _image, _class_name, _crowd) in enumerate(picked):
             if failed[position]:
                 exact.append(index)
                 self.checked_ids.add(index)
                 continue
-            attributes = {"iscrowd": 1} if crowd else {}
-            row = ObjectRow(box_lists[position], class_name, None, polygons[position], None, None, attributes)
-            rows[(image_id, False)].append((index, row))
+            rows[(image_id, False)].append((index, position))
         return sorted(exact)
+
+    def label(self, positions: list[int]) -> ObjectLabels:
+        """The objects at ``positions`` as column-oriented labels (what ``objects_label`` builds)."""
+        rings = [self.polygons[p] for p in positions]
+        crowd = [self.crowd[p] for p in positions]
+        return ObjectLabels(
+            boxes=self.xyxy[positions],
+            class_names=tuple(self.names[p] for p in positions),
+            polygons=tuple(tuple(r) for r in rings) if any(rings) else None,
+            attributes=tuple({"iscrowd": 1} if c else {} for c in crowd) if any(crowd) else None,
+        )
+
+    def row(self, position: int) -> ObjectRow:
+        attributes = {"iscrowd": 1} if self.crowd[position] else {}
+        box = self.xyxy[position].tolist()
+        return ObjectRow(
+            box, self.names[position], polygons=list(self.polygons[position]), attributes=attributes
+        )
 
     def _class_problem(self, category: dict[str, Any]) -> str | None:
         if "problem" not in category:
