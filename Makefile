@@ -36,9 +36,16 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## test: lint, then the whole suite (PostgreSQL and S3 servers are started by the tests)
-test: lint
+# Label Studio for the tests that run a real server: its own venv (it pins numpy<2.3), installed once.
+# Where it cannot be installed (offline), `make test` goes on and those tests skip; CI (.ci/run)
+# installs it strictly and, with CI set, fails them instead.
+LABEL_STUDIO := .venv-labelstudio/bin/label-studio
+$(LABEL_STUDIO):
+	@scripts/install-labelstudio.sh || echo "warning: Label Studio could not be installed; its server tests will skip"
+
+## test: lint, then the whole suite (PostgreSQL, S3 and Label Studio servers are started by the tests)
+test: lint $(LABEL_STUDIO)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-labelstudio $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
-
 from strategies import assert_label_sets_equal, label_sets
+
 from visionloop.core.schema import TaskType
 from visionloop.formats.model import LabelSet
 from visionloop.formats.registry import LoadOptions, SaveOptions, get_format

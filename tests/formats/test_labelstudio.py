@@ -383,6 +383,16 @@ def test_whole_tasks_and_containers_are_one_record_each(tmp_path: Path) -> None:
     assert result.records == len(result.rejections) == 9 and result.imported == 0
 
 
+def test_id_only_predictions_of_the_quick_export_are_refused_with_a_hint(tmp_path: Path) -> None:
+    """Label Studio's quick export (GET /api/projects/<id>/export) lists predictions by id only."""
+    task = {"data": {"image": "a.jpg"}, "annotations": [{"result": [_rect(1, 1, 5, 5)]}], "predictions": [7]}
+    result = LS.load(_write(tmp_path, [task]), LoadOptions())
+    [rejection] = result.rejections
+    assert rejection.locator == "/0/predictions/0"
+    assert "prediction 7 is only an id" in rejection.reason and "snapshot export" in rejection.reason
+    assert result.records == 2 and result.imported == 1
+
+
 @pytest.mark.parametrize("text", ["", "{", "[1, 2", '{"images": 5}', "null", "\xff\xfe"])
 def test_malformed_files_become_one_rejection(tmp_path: Path, text: str) -> None:
     path = tmp_path / "broken.json"

@@ -4,33 +4,50 @@ For every task type (classification, detection, polygon and brush segmentation, 
 label set with exact coordinates is saved with visionloop's Label Studio saver (human annotations
 plus model predictions with ``model_version`` and ``score``), a project is created on a real
 Label Studio server (``servers.label_studio_server``, started once per session) with the config from
-``labeling_config(schema)``, the tasks are imported through ``POST /api/projects/{id}/import``,
-the project is exported with ``GET /api/projects/{id}/export?exportType=JSON``, and the export file
-is loaded with visionloop's loader.
+``labeling_config(schema)``, the tasks are imported with ``POST /api/projects/{id}/import``, the
+project is exported through the API both ways Label Studio offers, each export is written to a file
+and loaded with visionloop's loader:
+
+- the snapshot export (``POST /api/projects/{id}/exports`` with predictions and ``completed_by``
+  expanded, then ``.../exports/{n}/download?exportType=JSON``) holds everything;
+- the quick export (``GET /api/projects/{id}/export?exportType=JSON``) holds annotations, but lists
+  predictions by id only (``"predictions": [3, 4]``): the loader refuses each such id with a reason
+  that names the snapshot export.
 
 Observed server behaviour (Label Studio 1.23.2), asserted below:
 
 - Region ``value``s (percent coordinates, polygon points, brush RLE bytes, keypoint positions),
   region ids, ``parentID``, ``original_width``/``original_height`` and region scores come back
-  exactly as sent: no rounding, so every coordinate is compared with ``TOLERANCE_PX`` = 1e-9 px
-  (float noise of the percent <-> pixel conversion only) and brush masks pixel for pixel.
-- Task and annotation ids are the server's own (the ``id`` the saver writes is ignored).
-- ``completed_by`` of imported annotations becomes the importing user (the export gives its id),
-  so annotations load as human labels by ``labelstudio:<id>``.
+  exactly as sent (the server stores the JSON as is: no rounding), so coordinates are compared
+  with ``TOLERANCE_PX`` = 1e-9 px (float noise of visionloop's own percent <-> pixel conversion)
+  and brush masks pixel for pixel.
+- Tasks and annotations get the server's own ids (the saver's task ``id`` is ignored).
+- Imported annotations belong to the importing user (``completed_by``: its id in the quick export,
+  ``{id, email, ...}`` in the expanded snapshot, so they load as human labels by
+  ``labelstudio:<id>`` or ``labelstudio:<email>``), and are flagged ``ground_truth: true``; the
+  snapshot export's "usual" annotation filter excludes ground truth (its source,
+  ``data_export/mixins.py``), so the snapshot here asks for ground truth too.
 - Predictions keep ``model_version`` and ``score``.
 
 Images are real PNG files under the server's local-files document root, referenced as
 ``/data/local-files/?d=<path>``; a local-files storage is connected so the server serves them, and
 the loader maps the URL back to ``<path>``, the original image name.
+
+The server stores brush RLE without decoding it, so brush masks are also checked against Label
+Studio's own codec (``label_studio_sdk.converter.brush``, run in Label Studio's venv): it decodes
+visionloop's RLE to the same pixels, and masks it encodes, imported as ML-backend-style
+predictions, load pixel for pixel.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -39,10 +56,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from servers import LabelStudio
+from servers import LABEL_STUDIO_USER, LabelStudio, find_label_studio
 from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.core.provenance import Provenance, ProvenanceKind
 from visionloop.core.schema import LabelSchema, TaskType
+from visionloop.formats import ls_brush
 from visionloop.formats.labelstudio import labeling_config
 from visionloop.formats.masks import rle_decode, rle_encode
 from visionloop.formats.model import Annotation, LabeledImage, LabelSet
@@ -154,9 +172,8 @@ def _mask_labels(
     )
 
 
-def _segmentation_masks() -> LabelSet:
-    schema = LabelSchema(task=TaskType.SEGMENTATION, classes=["road", "car"])
-    a, b = _images("brush", ("a.png", "b.png"))
+def _brush_masks() -> dict[str, np.ndarray]:
+    """Masks with holes, short runs, edge pixels, a lone pixel, noise and a full image."""
     yy, xx = np.mgrid[:48, :64]
     disc = (yy - 20) ** 2 + (xx - 30) ** 2 < 15**2
     disc[18:22, 28:33] = False  # a hole
@@ -165,16 +182,22 @@ def _segmentation_masks() -> LabelSet:
     stripe[47, :] = True  # touches the bottom edge
     corner = np.zeros((48, 64), dtype=bool)
     corner[0, 0] = True  # a single pixel
-    rng = np.random.default_rng(7)
-    noise = rng.random((80, 100)) < 0.3  # literal-chunk-heavy content for other writers
+    noise = np.random.default_rng(7).random((80, 100)) < 0.3  # runs of every length
     full = np.ones((80, 100), dtype=bool)
+    return {"disc": disc, "stripe": stripe, "corner": corner, "noise": noise, "full": full}
+
+
+def _segmentation_masks() -> LabelSet:
+    schema = LabelSchema(task=TaskType.SEGMENTATION, classes=["road", "car"])
+    a, b = _images("brush", ("a.png", "b.png"))
+    m = _brush_masks()
     a.annotations += [
-        Annotation(_mask_labels([disc, stripe], ("road", "car")), HUMAN),
-        Annotation(_mask_labels([corner], ("car",), [0.25]), _model("brush-v1", 0.25)),
+        Annotation(_mask_labels([m["disc"], m["stripe"]], ("road", "car")), HUMAN),
+        Annotation(_mask_labels([m["corner"]], ("car",), [0.25]), _model("brush-v1", 0.25)),
     ]
     b.annotations += [
-        Annotation(_mask_labels([noise], ("road",)), HUMAN),
-        Annotation(_mask_labels([full], ("road",), [0.5]), _model("brush-v1", 0.75)),
+        Annotation(_mask_labels([m["noise"]], ("road",)), HUMAN),
+        Annotation(_mask_labels([m["full"]], ("road",), [0.5]), _model("brush-v1", 0.75)),
     ]
     return LabelSet(schema, [a, b])
 
@@ -268,46 +291,81 @@ def _write_images(labels: LabelSet, root: Path) -> None:
         Image.fromarray(pixels, mode="L").save(path)
 
 
-def _round_trip_through_server(
-    server: LabelStudio, labels: LabelSet, name: str, tmp_path: Path
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Path]:
-    """Save, import into a new project, export; returns (sent tasks, exported tasks, export file)."""
-    assert labels.schema is not None
-    tasks_path, config_path = LS.save(labels, tmp_path / "saved", SaveOptions())
-    assert config_path.read_text() == labeling_config(labels.schema)
-    sent: list[dict[str, Any]] = json.loads(tasks_path.read_text())
-    for task in sent:
-        task["data"]["image"] = _local_url(task["data"]["image"])
+@dataclass
+class Exports:
+    """What went to the server and what came back, through both of its JSON export paths."""
 
+    sent: list[dict[str, Any]]
+    quick: list[dict[str, Any]]  # GET /api/projects/{id}/export?exportType=JSON
+    snapshot: list[dict[str, Any]]  # POST /api/projects/{id}/exports, then .../download
+
+
+def _new_project(server: LabelStudio, labels: LabelSet, name: str) -> int:
+    """A project with visionloop's labeling config, whose images are written under the document
+    root and connected as a local-files storage (so the server serves them)."""
+    assert labels.schema is not None
     _write_images(labels, server.files)
-    folder = labels.images[0].name.split("/")[0]
+    title = f"visionloop {name}"
     project = _api(
-        server,
-        "POST",
-        "/api/projects",
-        {"title": f"visionloop {name}", "label_config": config_path.read_text()},
+        server, "POST", "/api/projects", {"title": title, "label_config": labeling_config(labels.schema)}
     )
+    pid: int = project["id"]
+    folder = server.files / labels.images[0].name.split("/")[0]
     storage = _api(
         server,
         "POST",
         "/api/storages/localfiles",
-        {"project": project["id"], "path": str(server.files / folder), "use_blob_urls": False},
+        {"project": pid, "path": str(folder), "use_blob_urls": False},
     )
-    assert storage["project"] == project["id"]
-    imported = _api(server, "POST", f"/api/projects/{project['id']}/import", sent)
-    assert imported["task_count"] == len(sent), imported
-
-    exported = _api(
-        server, "GET", f"/api/projects/{project['id']}/export?exportType=JSON&download_all_tasks=true"
-    )
-    assert isinstance(exported, list)
-    export_path = tmp_path / "export.json"
-    export_path.write_text(json.dumps(exported))
-    # The image is served from the document root under the URL the task names.
-    first = labels.images[0]
+    assert storage["project"] == pid
+    first = labels.images[0]  # served from the document root under the URL the tasks name
     png = _get_bytes(server, _local_url(first.name))
     assert Image.open(io.BytesIO(png)).size == (first.width, first.height)
-    return sent, exported, export_path
+    return pid
+
+
+def _import(server: LabelStudio, pid: int, tasks: list[dict[str, Any]]) -> None:
+    imported = _api(server, "POST", f"/api/projects/{pid}/import", tasks)
+    assert imported["task_count"] == len(tasks), imported
+    assert imported["annotation_count"] == sum(len(t.get("annotations", [])) for t in tasks), imported
+    assert imported["prediction_count"] == sum(len(t.get("predictions", [])) for t in tasks), imported
+
+
+def _snapshot_export(server: LabelStudio, pid: int) -> list[dict[str, Any]]:
+    """A snapshot export with predictions and annotators expanded."""
+    options = {
+        "title": f"visionloop {pid}",
+        "serialization_options": {
+            "predictions": {"only_id": False},
+            "annotations__completed_by": {"only_id": False},
+            "drafts": {"only_id": True},
+        },
+        # Imported annotations are marked ground truth, which the default filter ("usual") leaves out.
+        "annotation_filter_options": {"usual": True, "ground_truth": True, "skipped": True},
+    }
+    snapshot = _api(server, "POST", f"/api/projects/{pid}/exports/", options)
+    assert snapshot["status"] == "completed", snapshot  # without Redis it runs before answering
+    tasks = _api(server, "GET", f"/api/projects/{pid}/exports/{snapshot['id']}/download?exportType=JSON")
+    assert isinstance(tasks, list)
+    return tasks
+
+
+def _round_trip_through_server(server: LabelStudio, labels: LabelSet, name: str, tmp_path: Path) -> Exports:
+    """Save with visionloop, import into a new project, export both ways."""
+    tasks_path, _ = LS.save(labels, tmp_path / "saved", SaveOptions())
+    sent: list[dict[str, Any]] = json.loads(tasks_path.read_text())
+    for task in sent:
+        task["data"]["image"] = _local_url(task["data"]["image"])
+    pid = _new_project(server, labels, name)
+    _import(server, pid, sent)
+    quick = _api(server, "GET", f"/api/projects/{pid}/export?exportType=JSON&download_all_tasks=true")
+    assert isinstance(quick, list)
+    return Exports(sent, quick, _snapshot_export(server, pid))
+
+
+def _write_export(tasks: list[dict[str, Any]], path: Path) -> Path:
+    path.write_text(json.dumps(tasks))
+    return path
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -315,24 +373,35 @@ def _regions(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {region["id"]: region for region in container["result"]}
 
 
-def _check_raw_export(sent: list[dict[str, Any]], exported: list[dict[str, Any]]) -> None:
-    """The server keeps every region as sent (values, ids, sizes, scores); it assigns its own ids
-    to tasks and annotations and sets ``completed_by`` to the importing user."""
-    by_image = {task["data"]["image"]: task for task in exported}
-    assert sorted(by_image) == sorted(task["data"]["image"] for task in sent)
-    for task in sent:
-        got = by_image[task["data"]["image"]]
-        assert isinstance(got["id"], int)  # the server's own id
-        assert len(got["annotations"]) == len(task["annotations"])
-        for want, have in zip(task["annotations"], got["annotations"], strict=True):
-            assert _regions(have) == _regions(want)
-            assert have["was_cancelled"] is False
-            assert have["completed_by"] is not None
-        assert len(got["predictions"]) == len(task["predictions"])
-        for want, have in zip(task["predictions"], got["predictions"], strict=True):
-            assert _regions(have) == _regions(want)
-            assert have["model_version"] == want["model_version"]
-            assert have["score"] == want.get("score")
+def _check_raw_export(exports: Exports) -> None:
+    """Both exports keep every annotation region as sent (values, ids, sizes); the server assigns
+    its own task and annotation ids and sets ``completed_by`` to the importing user. The snapshot
+    export also keeps prediction regions (with scores), ``model_version`` and ``score``; the quick
+    export lists predictions by id only."""
+    sent = {task["data"]["image"]: task for task in exports.sent}
+    for exported, expanded in ((exports.quick, False), (exports.snapshot, True)):
+        by_image = {task["data"]["image"]: task for task in exported}
+        assert sorted(by_image) == sorted(sent)
+        for image, task in sent.items():
+            got = by_image[image]
+            assert isinstance(got["id"], int)  # the server's own id
+            assert len(got["annotations"]) == len(task["annotations"])
+            for want, have in zip(task["annotations"], got["annotations"], strict=True):
+                assert _regions(have) == _regions(want)
+                assert have["was_cancelled"] is False
+                assert have["ground_truth"] is True
+                if expanded:
+                    assert have["completed_by"]["email"] == LABEL_STUDIO_USER
+                else:
+                    assert isinstance(have["completed_by"], int)
+            assert len(got["predictions"]) == len(task["predictions"])
+            for want, have in zip(task["predictions"], got["predictions"], strict=True):
+                if not expanded:
+                    assert isinstance(have, int)
+                    continue
+                assert _regions(have) == _regions(want)
+                assert have["model_version"] == want["model_version"]
+                assert have["score"] == want.get("score")
 
 
 def _by_kind(image: LabeledImage, kind: ProvenanceKind) -> list[Annotation]:
@@ -375,7 +444,7 @@ def _check_labels(want: ObjectLabels | ClassLabel, got: object, where: str) -> N
         np.testing.assert_allclose(got.keypoints, want.keypoints, rtol=0, atol=TOLERANCE_PX, err_msg=where)
 
 
-def _check_loaded(labels: LabelSet, loaded: LabelSet) -> None:
+def _check_loaded(labels: LabelSet, loaded: LabelSet, annotator: str, predictions: bool = True) -> None:
     assert labels.schema is not None and loaded.schema is not None
     assert loaded.schema.task is labels.schema.task
     assert loaded.schema.classes == labels.schema.classes
@@ -383,25 +452,21 @@ def _check_loaded(labels: LabelSet, loaded: LabelSet) -> None:
     assert sorted(by_name) == sorted(image.name for image in labels.images)
     for image in labels.images:
         got = by_name[image.name]
-        has_regions = any(
-            not (isinstance(a.label, ObjectLabels) and len(a.label) == 0) for a in image.annotations
-        )
-        if has_regions:
+        if any(a.provenance.kind is ProvenanceKind.HUMAN or predictions for a in image.annotations):
             assert (got.width, got.height) == (image.width, image.height), image.name
         want_human = _by_kind(image, ProvenanceKind.HUMAN)
         got_human = _by_kind(got, ProvenanceKind.HUMAN)
         assert len(got_human) == len(want_human), image.name
         for want, have in zip(want_human, got_human, strict=True):
-            annotator = have.provenance.annotator
-            assert annotator is not None and annotator.startswith("labelstudio:"), annotator
-            _check_labels(want.label, have.label, f"{image.name} human")  # type: ignore[arg-type]
-        want_model = _by_kind(image, ProvenanceKind.MODEL)
+            assert have.provenance.annotator == annotator, image.name
+            _check_labels(want.label, have.label, f"{image.name} human")
+        want_model = _by_kind(image, ProvenanceKind.MODEL) if predictions else []
         got_model = _by_kind(got, ProvenanceKind.MODEL)
         assert len(got_model) == len(want_model), image.name
         for want, have in zip(want_model, got_model, strict=True):
             assert have.provenance.model_version == want.provenance.model_version, image.name
             assert have.provenance.score == want.provenance.score, image.name
-            _check_labels(want.label, have.label, f"{image.name} model")  # type: ignore[arg-type]
+            _check_labels(want.label, have.label, f"{image.name} model")
         assert not _by_kind(got, ProvenanceKind.AUTO)
 
 
@@ -410,14 +475,112 @@ def test_export_from_a_real_server_loads_exactly(
     label_studio: LabelStudio, case: str, tmp_path: Path
 ) -> None:
     labels = CASES[case]()
-    sent, exported, export_path = _round_trip_through_server(label_studio, labels, case, tmp_path)
-    _check_raw_export(sent, exported)
+    assert labels.schema is not None
+    exports = _round_trip_through_server(label_studio, labels, case, tmp_path)
+    _check_raw_export(exports)
 
-    result = LS.load(export_path, LoadOptions(schema=labels.schema))
+    # The snapshot export: everything comes back, coordinates to TOLERANCE_PX, masks exactly.
+    snapshot = _write_export(exports.snapshot, tmp_path / "snapshot.json")
+    result = LS.load(snapshot, LoadOptions(schema=labels.schema))
     assert result.rejections == [], result.rejections
     assert result.imported == result.records > 0
-    _check_loaded(labels, result.labels)
-
-    inferred = LS.load(export_path, LoadOptions())  # without a project schema: inferred from the regions
+    _check_loaded(labels, result.labels, f"labelstudio:{LABEL_STUDIO_USER}")
+    inferred = LS.load(snapshot, LoadOptions())  # no project schema: inferred from the regions
     assert inferred.rejections == []
-    assert inferred.labels.schema is not None and inferred.labels.schema.task is labels.schema.task  # type: ignore[union-attr]
+    assert inferred.labels.schema is not None and inferred.labels.schema.task is labels.schema.task
+
+    # The quick export: the same human labels (annotator by user id); each prediction, given by its
+    # id only, is refused with a reason that points at the snapshot export.
+    quick = _write_export(exports.quick, tmp_path / "quick.json")
+    result = LS.load(quick, LoadOptions(schema=labels.schema))
+    [user_id] = {a["completed_by"] for task in exports.quick for a in task["annotations"]}
+    predictions = sum(len(task["predictions"]) for task in exports.sent)
+    assert len(result.rejections) == predictions
+    for rejection in result.rejections:
+        assert "/predictions/" in rejection.locator and "snapshot export" in rejection.reason, rejection
+    _check_loaded(labels, result.labels, f"labelstudio:{user_id}", predictions=False)
+
+
+# -- brush masks written by Label Studio's own encoder -------------------------------------------------
+_SDK_SCRIPT = """
+import json, sys
+import numpy as np
+from label_studio_sdk.converter.brush import decode_rle, mask2rle
+request = json.load(sys.stdin)
+encoded = [[int(v) for v in mask2rle(np.array(m, dtype=np.uint8) * 255)] for m in request["masks"]]
+decoded = []
+for rle, (h, w) in request["ours"]:
+    decoded.append((decode_rle(rle).reshape(h, w, 4)[:, :, 3] > 0).astype(int).tolist())
+json.dump({"encoded": encoded, "decoded": decoded}, sys.stdout)
+"""
+
+
+def _label_studio_sdk(
+    masks: list[np.ndarray], ours: list[list[int]]
+) -> tuple[list[list[int]], list[np.ndarray]]:
+    """Encode ``masks`` with Label Studio's SDK (as ML backends do) and decode ``ours`` with it, in
+    Label Studio's own venv (it cannot share the main one)."""
+    python = find_label_studio().parent / "python"
+    request = {
+        "masks": [m.astype(int).tolist() for m in masks],
+        "ours": [[r, list(m.shape)] for r, m in zip(ours, masks, strict=True)],
+    }
+    done = subprocess.run(
+        [str(python), "-c", _SDK_SCRIPT],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = json.loads(done.stdout)
+    return answer["encoded"], [np.array(d, dtype=bool) for d in answer["decoded"]]
+
+
+def test_brush_rle_agrees_with_label_studio_sdk(label_studio: LabelStudio, tmp_path: Path) -> None:
+    """Label Studio's Python SDK (``label_studio_sdk.converter.brush``) decodes our brush RLE to
+    the same pixels, and brush predictions it encodes, sent through the server like an ML
+    backend's, load pixel for pixel."""
+    masks = _brush_masks()
+    names = list(masks)
+    ours = [ls_brush.encode(masks[n]) for n in names]
+    encoded, decoded = _label_studio_sdk([masks[n] for n in names], ours)
+    for name, got in zip(names, decoded, strict=True):
+        np.testing.assert_array_equal(got, masks[name], err_msg=f"SDK decoding of our {name} mask")
+
+    schema = LabelSchema(task=TaskType.SEGMENTATION, classes=["road", "car"])
+    images = {"a.png": ["disc", "stripe", "corner"], "b.png": ["noise", "full"]}
+    labels = LabelSet(schema, _images("sdk-brush", tuple(images)))
+    tasks = []
+    for image, mask_names in zip(labels.images, images.values(), strict=True):
+        result = []
+        for name in mask_names:
+            value = {"format": "rle", "rle": encoded[names.index(name)], "brushlabels": ["road"]}
+            result.append(
+                {"id": name, "type": "brushlabels", "from_name": "brush", "to_name": "image", "value": value}
+                | {
+                    "original_width": image.width,
+                    "original_height": image.height,
+                    "image_rotation": 0,
+                    "score": 0.5,
+                }
+            )
+        prediction = {"model_version": "sdk-brush", "score": 0.5, "result": result}
+        tasks.append({"data": {"image": _local_url(image.name)}, "predictions": [prediction]})
+    pid = _new_project(label_studio, labels, "sdk-brush")
+    _import(label_studio, pid, tasks)
+    export = _write_export(_snapshot_export(label_studio, pid), tmp_path / "snapshot.json")
+
+    loaded = LS.load(export, LoadOptions(schema=schema))
+    assert loaded.rejections == [], loaded.rejections
+    by_name = {image.name: image for image in loaded.labels.images}
+    for image, mask_names in zip(labels.images, images.values(), strict=True):
+        [predicted] = by_name[image.name].annotations
+        assert predicted.provenance.kind is ProvenanceKind.MODEL
+        assert predicted.provenance.model_version == "sdk-brush" and predicted.provenance.score == 0.5
+        label = predicted.label
+        assert isinstance(label, ObjectLabels) and label.masks is not None
+        for name, mask in zip(mask_names, label.masks, strict=True):
+            assert mask is not None
+            np.testing.assert_array_equal(rle_decode(mask), masks[name], err_msg=f"{image.name} {name}")

@@ -19,7 +19,9 @@ Conventions:
   ones are skipped. Predictions are model labels with ``model_version`` and ``score``; region
   scores become per-object (or class) scores.
 - Records are regions, plus one for each task, annotation or prediction refused as a whole;
-  locators are JSON pointers (``/3/annotations/0/result/2``).
+  locators are JSON pointers (``/3/annotations/0/result/2``). Label Studio's quick export
+  (``GET /api/projects/<id>/export``) lists predictions by id only; each such id is refused with
+  a reason that names the snapshot export (``POST /api/projects/<id>/exports``), which includes them.
 
 Saving writes ``tasks.json`` (or the given ``.json`` path) and ``labeling_config.xml`` next to
 it. ``data.image`` is the plain image name: map it to your storage (local files, S3) when
@@ -76,6 +78,11 @@ MAX_SIDE = 1 << 20
 KEYPOINT_WIDTH_PCT = 0.5
 _GEOMETRIC = ("rectanglelabels", "polygonlabels", "brushlabels", "keypointlabels")
 _STORAGE_SCHEMES = ("s3", "gs", "azure-blob")
+_ID_ONLY_PREDICTION = (
+    "prediction {} is only an id: Label Studio's quick export (GET /api/projects/<id>/export) leaves "
+    "prediction contents out; use a snapshot export (POST /api/projects/<id>/exports with "
+    "serialization_options.predictions.only_id = false)"
+)
 
 
 class _Reject(Exception):
@@ -181,6 +188,8 @@ class _Loader:
 
     def _guarded_container(self, container: Any, locator: str, image: LabeledImage, prediction: bool) -> None:
         try:
+            if prediction and isinstance(container, int) and not isinstance(container, bool):
+                raise _Reject(_ID_ONLY_PREDICTION.format(container))
             if not isinstance(container, dict):
                 raise _Reject("an annotation or prediction must be a JSON object")
             result = container.get("result", [])
