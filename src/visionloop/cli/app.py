@@ -10,6 +10,7 @@ import typer
 from visionloop import __version__
 from visionloop.cli import commands_formats, commands_ingest, commands_init, commands_status
 from visionloop.cli.context import run_command
+from visionloop.cli.output import paragraphs
 
 app = typer.Typer(
     name="visionloop",
@@ -55,9 +56,9 @@ def main_options(
     ctx.obj = project
 
 
-app.command("init", help=commands_init.HELP)(run_command(commands_init.init))
-app.command("ingest", help=commands_ingest.HELP)(run_command(commands_ingest.ingest))
-app.command("status", help=commands_status.HELP)(run_command(commands_status.status))
+app.command("init", help=paragraphs(commands_init.HELP))(run_command(commands_init.init))
+app.command("ingest", help=paragraphs(commands_ingest.HELP))(run_command(commands_ingest.ingest))
+app.command("status", help=paragraphs(commands_status.HELP))(run_command(commands_status.status))
 app.command("import", help=commands_formats.IMPORT_HELP)(run_command(commands_formats.import_))
 app.command("export", help=commands_formats.EXPORT_HELP)(run_command(commands_formats.export))
 
