@@ -10,7 +10,7 @@ DEMO_DIR ?= demo-run
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,s3,postgres]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,s3,postgres,torch]"
 	touch $(STAMP)
 
 install: $(STAMP)
