@@ -10,6 +10,8 @@ DEMO_DIR ?= demo-run
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# CPU torch first (a local wheel on these machines); otherwise the resolver may pick the 4 GB CUDA build.
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[dev,s3,postgres,torch]"
 	touch $(STAMP)
 

@@ -102,16 +102,25 @@ def test_empty_inputs() -> None:
     assert not grad.any()
 
 
-def test_registered_roi_align_passes_gradcheck() -> None:
-    ensure_torchvision_ops()
-    x = torch.randn(2, 2, 6, 7, dtype=torch.float64, requires_grad=True)
+def test_roi_align_fallback_passes_gradcheck() -> None:
+    """Checks the fallback itself, and the registered operator when the fallback is what it runs
+    (where native ops load, e.g. a CUDA build of torch, the operator is torchvision's own)."""
+    fallback_registered = ensure_torchvision_ops()
+    x = torch.randn(
+        2, 2, 6, 7, dtype=torch.float64, requires_grad=True, generator=torch.Generator().manual_seed(0)
+    )
     rois = torch.tensor([[0, 0.3, 0.7, 4.2, 5.1], [1, -1.5, 2.0, 8.0, 4.0]], dtype=torch.float64)
     for sampling_ratio, aligned in ((-1, False), (2, True)):
 
-        def op(a: torch.Tensor, sr: int = sampling_ratio, al: bool = aligned) -> torch.Tensor:
+        def direct(a: torch.Tensor, sr: int = sampling_ratio, al: bool = aligned) -> torch.Tensor:
+            return roi_align_fallback(a, rois, 0.8, 3, 2, sr, al)
+
+        def registered(a: torch.Tensor, sr: int = sampling_ratio, al: bool = aligned) -> torch.Tensor:
             return torch.ops.torchvision.roi_align(a, rois, 0.8, 3, 2, sr, al)
 
-        assert torch.autograd.gradcheck(op, (x,))
+        assert torch.autograd.gradcheck(direct, (x,))
+        if fallback_registered:
+            assert torch.autograd.gradcheck(registered, (x,))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torchvision") is None, reason="torchvision not installed")
