@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -302,6 +302,61 @@ def _moto_answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
+def _http_server(
+    name: str,
+    command_for_port: Callable[[int], list[str]],
+    answers: Callable[[str], bool],
+    log_path: Path,
+    *,
+    timeout_s: float,
+    poll_s: float = 0.1,
+    grace_s: float = 5.0,
+    **popen: Any,
+) -> Iterator[str]:
+    """Start a server on a free 127.0.0.1 port in its own process group, wait until
+    ``answers(url)``, yield the URL and stop the whole group afterwards. A start that lost the
+    port race is retried on another port; any other failure raises with the log's tail."""
+    log: IO[Any] = log_path.open("ab")
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            proc = subprocess.Popen(
+                command_for_port(port),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **popen,
+            )
+            deadline = time.monotonic() + timeout_s
+            while proc.poll() is None and time.monotonic() < deadline and not answers(url):
+                time.sleep(poll_s)
+            if proc.poll() is None and answers(url):
+                break
+            exited = proc.poll() is not None
+            _kill_group(proc.pid, proc)
+            proc.wait()
+            proc = None
+            log.flush()
+            tail = _log_tail(log_path)
+            if attempt < _START_ATTEMPTS and exited and "in use" in tail:
+                continue  # lost the port race; try another port
+            raise RuntimeError(
+                f"{name} did not answer on {url} within {timeout_s}s"
+                f"{' (it exited)' if exited else ''}\n--- log tail ({log_path}) ---\n{tail}"
+            )
+        yield url
+    finally:
+        if proc is not None:
+            _kill_group(proc.pid, proc, grace_s=grace_s)  # start_new_session: its pid is its group id
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        log.close()
+
+
+@contextlib.contextmanager
 def moto_s3_server(log_path: Path | None = None) -> Iterator[str]:
     """Run a moto S3 server on a free 127.0.0.1 port in its own process group; yield `http://127.0.0.1:PORT`.
 
@@ -313,44 +368,16 @@ def moto_s3_server(log_path: Path | None = None) -> Iterator[str]:
         fd, name = tempfile.mkstemp(prefix="vl-moto-", suffix=".log")
         os.close(fd)
         log_path = Path(name)
-    log: IO[Any] = log_path.open("ab")
-    proc: subprocess.Popen[bytes] | None = None
     try:
-        endpoint = ""
-        for attempt in range(1, _START_ATTEMPTS + 1):
-            port = free_port()
-            endpoint = f"http://127.0.0.1:{port}"
-            proc = subprocess.Popen(
-                [str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            deadline = time.monotonic() + MOTO_START_TIMEOUT_S
-            while proc.poll() is None and time.monotonic() < deadline and not _moto_answers(endpoint):
-                time.sleep(0.1)
-            if proc.poll() is None and _moto_answers(endpoint):
-                break
-            exited = proc.poll() is not None
-            _kill_group(proc.pid, proc)
-            proc.wait()
-            proc = None
-            log.flush()
-            tail = _log_tail(log_path)
-            if attempt < _START_ATTEMPTS and exited and "in use" in tail:
-                continue  # lost the port race; try another port
-            raise RuntimeError(
-                f"moto_server did not answer on {endpoint} within {MOTO_START_TIMEOUT_S}s"
-                f"{' (it exited)' if exited else ''}\n--- log tail ({log_path}) ---\n{tail}"
-            )
-        yield endpoint
+        with _http_server(
+            "moto_server",
+            lambda port: [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+            _moto_answers,
+            log_path,
+            timeout_s=MOTO_START_TIMEOUT_S,
+        ) as endpoint:
+            yield endpoint
     finally:
-        if proc is not None:
-            _kill_group(proc.pid, proc)  # start_new_session: its pid is its process-group id
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-        log.close()
         if own_log:
             log_path.unlink(missing_ok=True)
 
@@ -455,46 +482,20 @@ def label_studio_server(base_dir: Path | None = None) -> Iterator[LabelStudio]:
         SSRF_PROTECTION_ENABLED="false",
         NO_PROXY="127.0.0.1,localhost",
     )
-    log: IO[Any] = log_path.open("ab")
-    proc: subprocess.Popen[bytes] | None = None
+    command = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--enable-legacy-api-token"]
     try:
-        url = ""
-        for attempt in range(1, _START_ATTEMPTS + 1):
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            command = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)]
-            proc = subprocess.Popen(
-                [*command, "--enable-legacy-api-token"],
-                cwd=workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            deadline = time.monotonic() + LABEL_STUDIO_START_TIMEOUT_S
-            while proc.poll() is None and time.monotonic() < deadline and not _label_studio_answers(url):
-                time.sleep(0.5)
-            if proc.poll() is None and _label_studio_answers(url):
-                break
-            exited = proc.poll() is not None
-            _kill_group(proc.pid, proc)
-            proc.wait()
-            proc = None
-            log.flush()
-            tail = _log_tail(log_path)
-            if attempt < _START_ATTEMPTS and exited and "in use" in tail:
-                continue  # lost the port race; try another port
-            raise RuntimeError(
-                f"Label Studio did not answer on {url}/health within {LABEL_STUDIO_START_TIMEOUT_S}s"
-                f"{' (it exited)' if exited else ''}\n--- log tail ({log_path}) ---\n{tail}"
-            )
-        yield LabelStudio(url, token, workdir / "files")
+        with _http_server(
+            "Label Studio",
+            lambda port: [*command, "--port", str(port)],
+            _label_studio_answers,
+            log_path,
+            timeout_s=LABEL_STUDIO_START_TIMEOUT_S,
+            poll_s=0.5,
+            grace_s=10.0,
+            cwd=workdir,
+            env=env,
+        ) as url:
+            yield LabelStudio(url, token, workdir / "files")
     finally:
-        if proc is not None:
-            _kill_group(proc.pid, proc, grace_s=10.0)  # start_new_session: its pid is its group id
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-        log.close()
         if own_dir:
             shutil.rmtree(workdir, ignore_errors=True)
