@@ -235,3 +235,14 @@ def test_malformed_files_are_rejected_not_raised(tmp_path: Path) -> None:
         assert result.rejections, path.name
         assert all(r.file == str(path) and r.locator and r.reason for r in result.rejections), path.name
         assert result.imported + len(result.rejections) == result.records, path.name
+
+
+def test_results_file_with_unusable_reference_is_rejected_not_raised(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}]))
+    for text in ("{broken", "[1, 2]"):
+        reference = tmp_path / "gt.json"
+        reference.write_text(text)
+        result = COCO_FORMAT.load(results, LoadOptions(reference=reference))
+        assert (result.records, result.imported) == (1, 0)
+        assert "unusable reference file" in result.rejections[0].reason

@@ -440,36 +440,23 @@ def _mean_score(rows: list[ObjectRow]) -> float | None:
 
 def _load_results(path: Path, data: list[Any], options: LoadOptions) -> ImportResult:
     """A results list: ``image_id`` resolves through ``options.reference`` (a ground-truth file)."""
-    if options.reference is None:
-        return ImportResult(
-            LabelSet(options.schema),
-            len(data),
-            [
-                Rejection(str(path), f"/{i}", "a results file needs --reference GROUND_TRUTH.json")
-                for i in range(len(data))
-            ],
-        )
-    reference = load(options.reference, options)
+    reference, problem = _reference(options)
+    if reference is None:
+        rejections = [Rejection(str(path), f"/{i}", problem) for i in range(len(data))]
+        return ImportResult(LabelSet(options.schema), len(data), rejections)
     loader = _Loader(path, options)
     loader.records = len(data)
-    gt = read_json(options.reference)
-    loader.categories = {}
-    for category in gt.get("categories", []):
-        loader._guard("/", loader._category, category)
-    schema = options.schema or reference.labels.schema
-    by_name = {image.name: image for image in reference.labels.images}
-    for image in gt.get("images", []):
-        if isinstance(image, dict) and image.get("file_name") in by_name:
-            ref = by_name[image["file_name"]]
-            loader.images[image.get("id")] = LabeledImage(ref.name, ref.width, ref.height)
+    loader.categories, loader.images = reference.categories, reference.images
+    schema = options.schema or reference._schema([])
     rows: dict[Any, list[ObjectRow]] = defaultdict(list)
     for index, result in enumerate(data):
-        row = loader._guard(f"/{index}", loader._annotation, result, schema, set())
-        if row is not None:
-            if row.score is None:
-                loader.reject(f"/{index}", "a result needs a score")
-                continue
-            rows[result["image_id"]].append(row)
+        row = loader._guard(f"/{index}", loader._annotation, result, schema, None)
+        if row is None:
+            continue
+        if row.score is None:
+            loader.reject(f"/{index}", "a result needs a score")
+            continue
+        rows[result["image_id"]].append(row)
     keypoint_count = len(schema.keypoints) if schema else 0
     for image_id, objects in rows.items():
         provenance = model_provenance(None, _mean_score(objects), options.provenance)
@@ -478,6 +465,26 @@ def _load_results(path: Path, data: list[Any], options: LoadOptions) -> ImportRe
         )
     images = [image for image in loader.images.values() if image.annotations]
     return ImportResult(LabelSet(schema, images), loader.records, loader.rejections)
+
+
+def _reference(options: LoadOptions) -> tuple[_Loader | None, str]:
+    """The categories and images of the ground-truth file a results file refers to, read once
+    (its annotations are not needed), or None and why the file cannot serve."""
+    if options.reference is None:
+        return None, "a results file needs --reference GROUND_TRUTH.json"
+    try:
+        data = read_json(options.reference)
+    except FormatFileError as exc:
+        return None, f"unusable reference file: {exc}"
+    if not isinstance(data, dict):
+        return None, f"unusable reference file {options.reference}: expected a COCO JSON object"
+    reference = _Loader(options.reference, options)  # its own rejections concern the reference file
+    for index, category in enumerate(reference.section(data, "categories")):
+        reference._guard(f"/categories/{index}", reference._category, category)
+    names: set[str] = set()
+    for index, image in enumerate(reference.section(data, "images")):
+        reference._guard(f"/images/{index}", reference._image, image, names)
+    return reference, ""
 
 
 # -- saving ---------------------------------------------------------------------------------
