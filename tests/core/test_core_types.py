@@ -90,6 +90,25 @@ def test_provenance_requires_the_fields_of_its_kind() -> None:
             "visibility",
         ),
         ({"boxes": np.zeros((1, 4)), "class_names": ("a",), "masks": ({"rle": 1},)}, "COCO RLE"),
+        ({"boxes": np.zeros((1, 4)), "class_names": ("a",), "keypoint_scores": np.ones((1, 2))}, "need"),
+        (
+            {
+                "boxes": np.zeros((1, 4)),
+                "class_names": ("a",),
+                "keypoints": np.zeros((1, 2, 3)),
+                "keypoint_scores": np.ones((1, 3)),
+            },
+            "shape",
+        ),
+        (
+            {
+                "boxes": np.zeros((1, 4)),
+                "class_names": ("a",),
+                "keypoints": np.zeros((1, 2, 3)),
+                "keypoint_scores": np.array([[0.5, np.nan]]),
+            },
+            "within",
+        ),
     ],
 )
 def test_object_labels_reject_inconsistent_columns(kwargs: dict[str, object], message: str) -> None:
@@ -102,6 +121,15 @@ def test_labels_round_trip_through_dicts() -> None:
     again = label_from_dict(label.to_dict())
     assert isinstance(again, ObjectLabels)
     np.testing.assert_array_equal(again.boxes, label.boxes)
+    posed = ObjectLabels(
+        boxes=np.array([[1, 2, 3, 4]]),
+        class_names=("cat",),
+        keypoints=np.array([[[1.5, 2.5, 2], [2.0, 3.0, 1]]]),
+        keypoint_scores=np.array([[0.9, 0.1]]),
+    )
+    posed_again = label_from_dict(posed.to_dict())
+    assert isinstance(posed_again, ObjectLabels)
+    np.testing.assert_array_equal(posed_again.keypoint_scores, posed.keypoint_scores)  # type: ignore[arg-type]
     assert label_from_dict(ClassLabel("dog", 0.25).to_dict()) == ClassLabel("dog", 0.25)
     assert len(ObjectLabels(boxes=np.zeros((0, 4)), class_names=())) == 0
     with pytest.raises(ValidationError, match="unknown label type"):

@@ -53,6 +53,8 @@ class ObjectLabels:
     speak polygons round-trip losslessly) and/or ``masks`` (COCO RLE, for raster shapes; ``None``
     where an object has only a polygon); pose adds ``keypoints``. ``attributes`` carries
     per-object extras a labeling tool recorded (occluded, iscrowd, free attributes).
+    ``keypoint_scores`` ``(N, K)`` holds a model's per-keypoint confidence in ``[0, 1]`` (the
+    DeepLabCut "likelihood"); human labels leave it ``None``.
     """
 
     boxes: FloatArray
@@ -62,6 +64,7 @@ class ObjectLabels:
     keypoints: FloatArray | None = None
     polygons: tuple[tuple[FloatArray, ...], ...] | None = None
     attributes: tuple[dict[str, Any], ...] | None = None
+    keypoint_scores: FloatArray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -108,6 +111,17 @@ class ObjectLabels:
             if np.any(~np.isin(kps[:, :, 2], (0, 1, 2))):
                 raise ValidationError("keypoint visibility must be 0, 1 or 2")
             object.__setattr__(self, "keypoints", kps)
+        if self.keypoint_scores is not None:
+            if self.keypoints is None:
+                raise ValidationError("keypoint scores need keypoints")
+            kp_scores = np.asarray(self.keypoint_scores, dtype=np.float64)
+            if kp_scores.shape != self.keypoints.shape[:2]:
+                raise ValidationError(
+                    f"expected keypoint scores of shape {self.keypoints.shape[:2]}, got {kp_scores.shape}"
+                )
+            if np.any(~((kp_scores >= 0) & (kp_scores <= 1))):
+                raise ValidationError("keypoint scores must lie within [0, 1]")
+            object.__setattr__(self, "keypoint_scores", kp_scores)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -131,6 +145,8 @@ class ObjectLabels:
             out["polygons"] = [[ring.tolist() for ring in rings] for rings in self.polygons]
         if self.attributes is not None:
             out["attributes"] = list(self.attributes)
+        if self.keypoint_scores is not None:
+            out["keypoint_scores"] = self.keypoint_scores.tolist()
         if self.extra:
             out["extra"] = self.extra
         return out
@@ -177,6 +193,7 @@ def label_from_dict(data: dict[str, Any]) -> Label:
             masks = data.get("masks")
             polygons = data.get("polygons")
             attributes = data.get("attributes")
+            kp_scores = data.get("keypoint_scores")
             return ObjectLabels(
                 boxes=np.asarray(data["boxes"], dtype=np.float64),
                 class_names=tuple(data["class_names"]),
@@ -185,6 +202,7 @@ def label_from_dict(data: dict[str, Any]) -> Label:
                 keypoints=None if keypoints is None else np.asarray(keypoints, dtype=np.float64),
                 polygons=None if polygons is None else tuple(tuple(rings) for rings in polygons),
                 attributes=None if attributes is None else tuple(attributes),
+                keypoint_scores=None if kp_scores is None else np.asarray(kp_scores, dtype=np.float64),
                 extra=dict(data.get("extra", {})),
             )
     except (KeyError, TypeError, ValueError) as exc:
