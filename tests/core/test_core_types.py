@@ -131,6 +131,10 @@ def test_labels_round_trip_through_dicts() -> None:
     assert isinstance(posed_again, ObjectLabels)
     np.testing.assert_array_equal(posed_again.keypoint_scores, posed.keypoint_scores)  # type: ignore[arg-type]
     assert label_from_dict(ClassLabel("dog", 0.25).to_dict()) == ClassLabel("dog", 0.25)
+    spread = ClassLabel("dog", 0.75, probabilities=(0.25, 0.75))
+    assert label_from_dict(spread.to_dict()) == spread
+    with pytest.raises(ValidationError, match="sum to 1"):
+        ClassLabel("dog", 0.5, probabilities=(0.5, 0.6))
     assert len(ObjectLabels(boxes=np.zeros((0, 4)), class_names=())) == 0
     with pytest.raises(ValidationError, match="unknown label type"):
         label_from_dict({"type": "polygon"})

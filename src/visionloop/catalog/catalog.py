@@ -43,6 +43,7 @@ from visionloop.catalog.tables import (
     files,
     label_schemas,
     media_items,
+    run_metrics,
     runs,
     snapshot_entries,
     snapshots,
@@ -305,6 +306,32 @@ class Catalog:
             )
         if result.rowcount == 0:
             raise NotFoundError(f"no run with id {run_id}")
+
+    def log_metrics(self, run_id: str, step: int, values: dict[str, float], epoch: int | None = None) -> None:
+        """Append one step's metrics to a run's time series (non-finite values are skipped)."""
+        now = utcnow()
+        rows = [
+            {"run_id": run_id, "step": step, "epoch": epoch, "name": name, "value": float(value)}
+            | {"created_at": now}
+            for name, value in values.items()
+            if value is not None and float(value) == float(value) and abs(float(value)) != float("inf")
+        ]
+        if not rows:
+            return
+        with write_transaction(self.engine) as connection:
+            connection.execute(insert(run_metrics), rows)
+
+    def run_metrics(self, run_id: str) -> list[tuple[int, int | None, str, float]]:
+        """A run's logged metrics as ``(step, epoch, name, value)``, in logging order."""
+        with read_connection(self.engine) as connection:
+            return [
+                (int(step), epoch, str(name), float(value))
+                for step, epoch, name, value in connection.execute(
+                    select(run_metrics.c.step, run_metrics.c.epoch, run_metrics.c.name, run_metrics.c.value)
+                    .where(run_metrics.c.run_id == run_id)
+                    .order_by(run_metrics.c.id)
+                )
+            ]
 
     def get_run(self, run_id: str) -> RunRecord:
         with read_connection(self.engine) as connection:

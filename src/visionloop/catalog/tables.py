@@ -95,6 +95,20 @@ runs = Table(
 )
 Index("ix_runs_kind_created", runs.c.kind, runs.c.created_at)
 
+# Time series a run logs while it works (per-epoch training and validation metrics).
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("epoch", Integer, nullable=True),
+    Column("name", String(128), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_run_metrics_run_step", run_metrics.c.run_id, run_metrics.c.step)
+
 annotation_versions = Table(
     "annotations",
     metadata,

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from visionloop import __version__
-from visionloop.cli import commands_formats, commands_ingest, commands_init, commands_status
+from visionloop.cli import (
+    commands_evaluate,
+    commands_formats,
+    commands_ingest,
+    commands_init,
+    commands_status,
+    commands_train,
+)
 from visionloop.cli.context import run_command
 from visionloop.cli.output import paragraphs
 
@@ -61,6 +68,8 @@ app.command("ingest", help=paragraphs(commands_ingest.HELP))(run_command(command
 app.command("status", help=paragraphs(commands_status.HELP))(run_command(commands_status.status))
 app.command("import", help=commands_formats.IMPORT_HELP)(run_command(commands_formats.import_))
 app.command("export", help=commands_formats.EXPORT_HELP)(run_command(commands_formats.export))
+app.command("train", help=paragraphs(commands_train.HELP))(run_command(commands_train.train))
+app.command("evaluate", help=paragraphs(commands_evaluate.HELP))(run_command(commands_evaluate.evaluate))
 
 
 def main() -> None:

@@ -47,12 +47,11 @@ class ConflictError(CatalogError):
 class MissingDependencyError(VisionloopError):
     """An optional dependency is needed; the message names the extra to install."""
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
+    def __init__(self, package: str, extra: str, purpose: str, install: str | None = None) -> None:
         self.package = package
         self.extra = extra
-        super().__init__(
-            f"{purpose} needs the '{package}' package. Install it with: pip install 'visionloop[{extra}]'"
-        )
+        command = install or f"pip install 'visionloop[{extra}]'"
+        super().__init__(f"{purpose} needs the '{package}' package. Install it with: {command}")
 
 
 HTTP_STATUS_BY_ERROR: dict[type[VisionloopError], int] = {

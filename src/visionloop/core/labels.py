@@ -23,16 +23,27 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class ClassLabel:
-    """One image-level class (classification)."""
+    """One image-level class (classification).
+
+    A model's prediction may carry ``probabilities``: the whole distribution, one entry per class
+    of the label schema it was made with, in schema order (uncertainty sampling and calibration
+    need more than the top score).
+    """
 
     class_name: str
     score: float | None = None
+    probabilities: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.class_name:
             raise ValidationError("a class label needs a class name")
         if self.score is not None and not 0.0 <= self.score <= 1.0:
             raise ValidationError(f"class score must be within [0, 1], got {self.score}")
+        if self.probabilities is not None:
+            values = tuple(float(p) for p in self.probabilities)
+            if not values or not all(0.0 <= p <= 1.0 for p in values) or abs(sum(values) - 1.0) > 1e-3:
+                raise ValidationError("class probabilities must lie within [0, 1] and sum to 1")
+            object.__setattr__(self, "probabilities", values)
 
     def class_counts(self) -> Counter[str]:
         return Counter([self.class_name])
@@ -41,6 +52,8 @@ class ClassLabel:
         out: dict[str, Any] = {"type": "class", "class_name": self.class_name}
         if self.score is not None:
             out["score"] = self.score
+        if self.probabilities is not None:
+            out["probabilities"] = list(self.probabilities)
         return out
 
 
@@ -186,7 +199,12 @@ def label_from_dict(data: dict[str, Any]) -> Label:
     kind = data.get("type")
     try:
         if kind == "class":
-            return ClassLabel(class_name=str(data["class_name"]), score=data.get("score"))
+            probabilities = data.get("probabilities")
+            return ClassLabel(
+                class_name=str(data["class_name"]),
+                score=data.get("score"),
+                probabilities=None if probabilities is None else tuple(probabilities),
+            )
         if kind == "objects":
             scores = data.get("scores")
             keypoints = data.get("keypoints")

@@ -1,5 +1,6 @@
 """Image decoding and probing (Pillow)."""
 
+from visionloop.imaging.decode import decode_rgb
 from visionloop.imaging.probe import (
     DEFAULT_FORMATS,
     DEFAULT_MAX_PIXELS,
@@ -8,4 +9,11 @@ from visionloop.imaging.probe import (
     read_image_size,
 )
 
-__all__ = ["DEFAULT_FORMATS", "DEFAULT_MAX_PIXELS", "ImageRejected", "probe_image", "read_image_size"]
+__all__ = [
+    "DEFAULT_FORMATS",
+    "DEFAULT_MAX_PIXELS",
+    "ImageRejected",
+    "decode_rgb",
+    "probe_image",
+    "read_image_size",
+]

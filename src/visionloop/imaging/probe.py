@@ -79,7 +79,7 @@ def probe_image(
     """
     if not data:
         raise ImageRejected("empty file (0 bytes)")
-    allowed = _registered(formats)
+    allowed = registered_formats(formats)
     _raise_pillow_limit_to(max_pixels)
     try:
         with Image.open(io.BytesIO(data), formats=allowed) as image:
@@ -133,7 +133,7 @@ def read_image_size(
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise ImageRejected("not a regular file")
-        with Image.open(path, formats=_registered(formats)) as image:
+        with Image.open(path, formats=registered_formats(formats)) as image:
             width, height = image.size
             orientation = _orientation(image)
     except ImageRejected:
@@ -151,7 +151,7 @@ def read_image_size(
     return (height, width) if orientation in _SWAPPED_ORIENTATIONS else (width, height)
 
 
-def _registered(formats: Iterable[str]) -> list[str]:
+def registered_formats(formats: Iterable[str]) -> list[str]:
     """The requested formats Pillow can open (plugins such as MPO register lazily)."""
     return list(_registered_cached(tuple(formats)))
 

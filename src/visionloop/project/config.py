@@ -54,6 +54,26 @@ class IngestSettings(BaseModel):
         return value
 
 
+class GateConfig(BaseModel):
+    """Thresholds a model must meet before it may be promoted; unset ones are not checked.
+
+    Fractions lie within [0, 1]; ``max_robustness_drop`` is the largest relative fall of the
+    headline metric allowed under any corruption of the robustness suite.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_macro_f1: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_calibration_error: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_map: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_map50: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_mask_map: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_oks_ap: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_pixel_error: float | None = Field(default=None, ge=0.0)
+    max_robustness_drop: float | None = Field(default=None, ge=0.0)
+
+
 class ProjectConfig(BaseModel):
     """Everything a command needs to know about a project.
 
@@ -71,6 +91,9 @@ class ProjectConfig(BaseModel):
     storage: str = "storage"
     s3: S3Options = Field(default_factory=S3Options)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    # Defaults for 'visionloop train' (same keys as a --config file; validated when training).
+    train: dict[str, Any] = Field(default_factory=dict)
+    gate: GateConfig = Field(default_factory=GateConfig)
 
     @field_validator("version")
     @classmethod
@@ -109,4 +132,9 @@ def dump_config(config: ProjectConfig) -> str:
     data["labels"] = {key: value for key, value in data["labels"].items() if value}
     if not config.s3.fsspec_options():
         data.pop("s3")
+    if not config.train:
+        data.pop("train")
+    data["gate"] = {key: value for key, value in data["gate"].items() if value is not None}
+    if not data["gate"]:
+        data.pop("gate")
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,99 @@
+"""A trained model on disk: ``model.safetensors`` plus ``model.json`` describing how to rebuild it.
+
+The JSON carries everything inference needs without the training run: task, model family and
+config, the label schema, the weights' sha256 (checked on load) and the metrics it earned.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from visionloop.core.errors import ValidationError
+from visionloop.core.schema import LabelSchema
+from visionloop.models.config import ModelConfig
+from visionloop.models.weights import load_weights, save_weights
+from visionloop.storage.filesystem import atomic_write_local
+
+__all__ = ["ARTIFACT_VERSION", "ModelArtifact", "read_artifact", "write_artifact"]
+
+ARTIFACT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+META_NAME = "model.json"
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    folder: Path
+    schema: LabelSchema
+    model: ModelConfig
+    family: str
+    weights_sha256: str
+    run_id: str | None
+    metrics: dict[str, Any]
+    extra: dict[str, Any]
+
+    @property
+    def weights_path(self) -> Path:
+        return self.folder / WEIGHTS_NAME
+
+
+def write_artifact(
+    folder: Path,
+    state_dict: dict[str, torch.Tensor],
+    schema: LabelSchema,
+    model: ModelConfig,
+    family: str,
+    run_id: str | None,
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> ModelArtifact:
+    folder.mkdir(parents=True, exist_ok=True)
+    sha = save_weights(state_dict, folder / WEIGHTS_NAME, metadata={"family": family})
+    meta = {
+        "version": ARTIFACT_VERSION,
+        "task": schema.task.value,
+        "family": family,
+        "model": model.model_dump(mode="json"),
+        "schema": schema.model_dump(mode="json"),
+        "weights_sha256": sha,
+        "run_id": run_id,
+        "metrics": metrics or {},
+        "extra": extra or {},
+    }
+    atomic_write_local(str(folder / META_NAME), json.dumps(meta, indent=2, sort_keys=True).encode())
+    return read_artifact(folder)
+
+
+def read_artifact(folder: Path) -> ModelArtifact:
+    path = folder / META_NAME
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValidationError(f"{folder}: not a visionloop model (no {META_NAME})") from exc
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"{path}: unreadable model description: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("version") != ARTIFACT_VERSION:
+        raise ValidationError(f"{path}: unsupported model description version")
+    try:
+        return ModelArtifact(
+            folder=folder,
+            schema=LabelSchema.model_validate(meta["schema"]),
+            model=ModelConfig.model_validate(meta["model"]),
+            family=str(meta["family"]),
+            weights_sha256=str(meta["weights_sha256"]),
+            run_id=meta.get("run_id"),
+            metrics=dict(meta.get("metrics") or {}),
+            extra=dict(meta.get("extra") or {}),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"{path}: malformed model description: {exc}") from exc
+
+
+def load_artifact_weights(artifact: ModelArtifact) -> dict[str, torch.Tensor]:
+    """The artifact's weights, refused when the file changed since it was written."""
+    return load_weights(artifact.weights_path, expected_sha256=artifact.weights_sha256).state_dict

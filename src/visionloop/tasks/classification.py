@@ -1,0 +1,83 @@
+"""Classification: an ImageNet network with a new head, cross-entropy, softmax scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from visionloop.core.errors import ValidationError
+from visionloop.core.labels import ClassLabel, Label
+from visionloop.core.schema import LabelSchema
+from visionloop.models.backbones import WeightsInfo
+from visionloop.models.classifier import build_classifier
+from visionloop.models.config import ModelConfig
+from visionloop.tasks.examples import Example
+from visionloop.tasks.preprocess import normalised_tensor
+from visionloop.tasks.spec import Batch, OnnxOutput
+
+__all__ = ["ClassifierFamily", "classification_uncertainty"]
+
+
+class ClassifierFamily:
+    name = "classifier"
+    needs_masks = False
+    needs_keypoints = False
+    onnx_outputs: tuple[OnnxOutput, ...] = (
+        OnnxOutput("logits", ("batch", "classes"), "unnormalised class scores"),
+    )
+
+    def build(self, schema: LabelSchema, config: ModelConfig) -> tuple[nn.Module, WeightsInfo]:
+        return build_classifier(config.backbone, len(schema.classes), config.weights, config.freeze_backbone)
+
+    def encode(self, example: Example, config: ModelConfig) -> tuple[torch.Tensor, Any]:
+        return normalised_tensor(example.image, config.image_size), example.class_index
+
+    def collate(self, encoded: Sequence[tuple[torch.Tensor, Any]], sizes: list[tuple[int, int]]) -> Batch:
+        if any(target is None for _, target in encoded):
+            raise ValidationError("an unlabelled image reached classification training")
+        images = torch.stack([image for image, _ in encoded])
+        targets = torch.tensor([target for _, target in encoded], dtype=torch.int64)
+        return Batch(images=images, targets=targets, sizes=sizes)
+
+    def loss(self, model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+        if not isinstance(batch.images, torch.Tensor):
+            raise TypeError("the classifier family collates images into one tensor")
+        return {"loss_classifier": F.cross_entropy(model(batch.images), batch.targets)}
+
+    def probabilities(
+        self, model: nn.Module, images: Sequence[npt.NDArray[np.uint8]], config: ModelConfig
+    ) -> torch.Tensor:
+        inputs = torch.stack([normalised_tensor(image, config.image_size) for image in images])
+        with torch.inference_mode():
+            return torch.softmax(model(inputs), dim=1)
+
+    def predict(
+        self,
+        model: nn.Module,
+        images: Sequence[npt.NDArray[np.uint8]],
+        schema: LabelSchema,
+        config: ModelConfig,
+    ) -> list[Label]:
+        probabilities = self.probabilities(model, images, config)
+        scores, indices = probabilities.max(dim=1)
+        return [
+            ClassLabel(
+                class_name=schema.classes[int(index)],
+                score=min(1.0, float(score)),
+                probabilities=tuple(float(p) for p in row),
+            )
+            for score, index, row in zip(scores, indices, probabilities.double(), strict=True)
+        ]
+
+
+def classification_uncertainty(label: Label) -> float:
+    """One minus the top-class probability (least-confidence sampling)."""
+    if not isinstance(label, ClassLabel) or label.score is None:
+        return 1.0
+    return 1.0 - label.score

@@ -1,0 +1,111 @@
+"""DeepLabCut-style body-part pose: a heatmap network, one animal per image at prediction time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from visionloop.core.labels import Label, ObjectLabels
+from visionloop.core.schema import LabelSchema
+from visionloop.models.backbones import WeightsInfo
+from visionloop.models.config import ModelConfig
+from visionloop.models.heatmap import build_heatmap_pose, decode_heatmaps, heatmap_loss, heatmap_targets
+from visionloop.tasks.examples import Example
+from visionloop.tasks.preprocess import normalised_tensor
+from visionloop.tasks.spec import Batch, OnnxOutput
+
+__all__ = ["HeatmapFamily", "keypoint_uncertainty"]
+
+_STRIDE = 4
+# Parts below this likelihood do not shape the instance's box.
+_VISIBLE = 0.05
+
+
+class HeatmapFamily:
+    name = "heatmap"
+    needs_masks = False
+    needs_keypoints = True
+    onnx_outputs: tuple[OnnxOutput, ...] = (
+        OnnxOutput("scoremaps", ("batch", "parts", "height/4", "width/4"), "part logits"),
+        OnnxOutput("locref", ("batch", "2*parts", "height/4", "width/4"), "sub-pixel x/y offsets"),
+    )
+
+    def build(self, schema: LabelSchema, config: ModelConfig) -> tuple[nn.Module, WeightsInfo]:
+        model, info = build_heatmap_pose(
+            len(schema.keypoints), config.backbone, config.weights, config.freeze_backbone
+        )
+        return model, info
+
+    def encode(self, example: Example, config: ModelConfig) -> tuple[torch.Tensor, Any]:
+        height, width = example.size
+        side = config.image_size
+        keypoints = example.keypoints
+        if keypoints is None:
+            keypoints = np.zeros((0, 0, 3), np.float32)
+        scaled = keypoints.astype(np.float32).copy()
+        scaled[:, :, 0] *= side / width
+        scaled[:, :, 1] *= side / height
+        return normalised_tensor(example.image, side), torch.from_numpy(scaled)
+
+    def collate(self, encoded: Sequence[tuple[torch.Tensor, Any]], sizes: list[tuple[int, int]]) -> Batch:
+        return Batch(
+            images=torch.stack([image for image, _ in encoded]), targets=[t for _, t in encoded], sizes=sizes
+        )
+
+    def loss(self, model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+        images = batch.images
+        if not isinstance(images, torch.Tensor):
+            raise TypeError("the heatmap family collates images into one tensor")
+        logits, offsets = model(images)
+        parts = logits.shape[1]
+        keypoints = [t if t.numel() else torch.zeros(0, parts, 3) for t in batch.targets]
+        targets = heatmap_targets(keypoints, (logits.shape[2], logits.shape[3]), _STRIDE)
+        return heatmap_loss(logits, offsets, targets)
+
+    def predict(
+        self,
+        model: nn.Module,
+        images: Sequence[npt.NDArray[np.uint8]],
+        schema: LabelSchema,
+        config: ModelConfig,
+    ) -> list[Label]:
+        side = config.image_size
+        inputs = torch.stack([normalised_tensor(image, side) for image in images])
+        with torch.inference_mode():
+            logits, offsets = model(inputs)
+        peaks = decode_heatmaps(logits, offsets, _STRIDE, max_instances=1)
+        labels: list[Label] = []
+        for image, found in zip(images, peaks, strict=True):
+            height, width = image.shape[:2]
+            instance = found[0].double().numpy()  # (P, 3): x, y, likelihood at the model input scale
+            likelihood = np.clip(instance[:, 2], 0.0, 1.0)
+            points = np.zeros((1, len(instance), 3))
+            points[0, :, 0] = np.clip(instance[:, 0] * width / side, 0, width)
+            points[0, :, 1] = np.clip(instance[:, 1] * height / side, 0, height)
+            points[0, :, 2] = 2.0  # every part gets a position; its likelihood says how sure
+            seen = points[0, likelihood >= _VISIBLE, :2]
+            if len(seen) == 0:
+                seen = points[0, :, :2]
+            box = np.concatenate([seen.min(axis=0), seen.max(axis=0)])[None, :]
+            labels.append(
+                ObjectLabels(
+                    boxes=box,
+                    class_names=(schema.classes[0],),
+                    scores=np.array([float(likelihood.mean())]),
+                    keypoints=points,
+                    keypoint_scores=likelihood[None, :],
+                )
+            )
+        return labels
+
+
+def keypoint_uncertainty(label: Label) -> float:
+    """One minus the mean keypoint likelihood of the least sure instance."""
+    if not isinstance(label, ObjectLabels) or label.keypoint_scores is None or len(label) == 0:
+        return 1.0
+    return float(1.0 - label.keypoint_scores.mean(axis=1).min())

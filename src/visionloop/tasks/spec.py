@@ -1,0 +1,101 @@
+"""What a task type means to training, evaluation and serving: one :class:`TaskSpec` each.
+
+A task has one or more model families (the keypoints task: Keypoint R-CNN for people-style
+instances, a DeepLabCut-style heatmap network for body parts). A family knows how to build its
+network, turn examples into tensors, compute the training loss and turn outputs back into core
+labels; the spec adds what is common to the task: metrics, the headline metric the trainer and
+gate optimise, and an uncertainty score for active learning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from visionloop.core.errors import ValidationError
+from visionloop.core.labels import Label
+from visionloop.core.schema import LabelSchema, TaskType
+from visionloop.models.backbones import WeightsInfo
+from visionloop.models.config import ModelConfig
+from visionloop.tasks.examples import Example
+
+__all__ = ["Batch", "MetricsFunction", "ModelFamily", "OnnxOutput", "TaskSpec"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Collated tensors: ``images`` is a stacked tensor or a list (detectors take a list)."""
+
+    images: torch.Tensor | list[torch.Tensor]
+    targets: Any
+    sizes: list[tuple[int, int]]
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+
+@dataclass(frozen=True, slots=True)
+class OnnxOutput:
+    """One named output of the exported graph, with its symbolic shape."""
+
+    name: str
+    shape: tuple[str | int, ...]
+    meaning: str
+
+
+class ModelFamily(Protocol):
+    name: str
+    needs_masks: bool
+    needs_keypoints: bool
+    onnx_outputs: tuple[OnnxOutput, ...]
+
+    def build(self, schema: LabelSchema, config: ModelConfig) -> tuple[nn.Module, WeightsInfo]: ...
+
+    def encode(self, example: Example, config: ModelConfig) -> tuple[torch.Tensor, Any]:
+        """The model input for one example and its training target."""
+        ...
+
+    def collate(self, encoded: Sequence[tuple[torch.Tensor, Any]], sizes: list[tuple[int, int]]) -> Batch: ...
+
+    def loss(self, model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]: ...
+
+    def predict(
+        self,
+        model: nn.Module,
+        images: Sequence[npt.NDArray[np.uint8]],
+        schema: LabelSchema,
+        config: ModelConfig,
+    ) -> list[Label]:
+        """Labels for raw RGB images (any size), in original pixel coordinates."""
+        ...
+
+
+MetricsFunction = Callable[
+    [Sequence[Label | None], Sequence[Label], LabelSchema, Sequence[tuple[int, int]]], dict[str, Any]
+]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task: TaskType
+    families: Mapping[str, ModelFamily]
+    default_family: str
+    headline_metric: str  # key of the metrics dict that early stopping, tuning and the gate use
+    metrics: MetricsFunction
+    uncertainty: Callable[[Label], float]
+
+    def family(self, name: str | None) -> ModelFamily:
+        chosen = name or self.default_family
+        family = self.families.get(chosen)
+        if family is None:
+            raise ValidationError(
+                f"model family {chosen!r} does not fit a {self.task} task; choose from "
+                + ", ".join(sorted(self.families))
+            )
+        return family

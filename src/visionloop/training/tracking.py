@@ -1,0 +1,45 @@
+"""Optional MLflow tracking: parameters once, metrics per epoch, the model folder at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from visionloop.models.artifact import ModelArtifact
+from visionloop.training.checkpoint import LoopState
+from visionloop.training.config import TrainConfig
+from visionloop.training.trainer import TrainingObserver
+
+__all__ = ["MlflowObserver", "flatten"]
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out |= flatten(value, f"{name}.")
+        else:
+            out[name] = value
+    return out
+
+
+class MlflowObserver(TrainingObserver):
+    """Mirrors a visionloop training run into an MLflow run (tagged with the visionloop run id)."""
+
+    def __init__(self, config: TrainConfig, run_id: str) -> None:
+        import mlflow
+
+        self._mlflow = mlflow
+        mlflow.set_tracking_uri(config.tracking.mlflow_uri)
+        mlflow.set_experiment(config.tracking.experiment)
+        self._run = mlflow.start_run(run_name=f"visionloop-{run_id[:8]}", tags={"visionloop.run_id": run_id})
+        mlflow.log_params(
+            {key: str(value)[:500] for key, value in flatten(config.model_dump(mode="json")).items()}
+        )
+
+    def on_epoch_end(self, state: LoopState, metrics: dict[str, float]) -> None:
+        self._mlflow.log_metrics(metrics, step=state.step)
+
+    def on_finish(self, state: LoopState, artifact: ModelArtifact) -> None:
+        self._mlflow.log_artifacts(str(artifact.folder), artifact_path="model")
+        self._mlflow.end_run()
