@@ -29,11 +29,11 @@ CASES = [
 def test_each_task_trains_and_evaluates_and_the_gate_fails_a_weak_model(
     tmp_path: Path, task: TaskType, family: str | None, gate: dict[str, float]
 ) -> None:
-    project = make_project(tmp_path, task)
+    project = make_project(tmp_path, task, per_split=4 if task is TaskType.CLASSIFICATION else 2)
     config = yaml.safe_load((project.root / "visionloop.yaml").read_text())
     config["gate"] = gate | {"max_robustness_drop": 0.99}
     (project.root / "visionloop.yaml").write_text(yaml.safe_dump(config))
-    overrides = ["model.image_size=64", "optim.max_steps=1", "optim.batch_size=2", "optim.epochs=1"]
+    overrides = ["model.image_size=64", "model.max_detections=10", "optim.max_steps=1", "optim.batch_size=2"]
     if family:
         overrides.append(f"model.family={family}")
     result = runner.invoke(app, ["-p", str(project.root), "train", *overrides, "--json"])
