@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+from tiny_projects import make_project
 from typer.testing import CliRunner
 
-from tiny_projects import make_project
 from visionloop.cli.app import app
 from visionloop.core.schema import TaskType
 
@@ -34,7 +35,7 @@ OVERRIDES = [
 def _checkpoint_position(path: Path) -> tuple[int, int] | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)["state"]
-    except Exception:  # being replaced right now: try again
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError):  # being replaced: try again
         return None
     return int(state["step"]), int(state["step_in_epoch"])
 
