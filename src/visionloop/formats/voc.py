@@ -117,7 +117,7 @@ class _Loader:
             provenance = human_provenance(file, self.options.provenance)
             image.annotations.append(Annotation(objects_label(rows[False]), provenance))
         if rows[True]:
-            mean = float(np.mean([row.score for row in rows[True]]))
+            mean = float(np.mean([row.score or 0.0 for row in rows[True]]))
             provenance = model_provenance(None, mean, self.options.provenance)
             image.annotations.append(Annotation(objects_label(rows[True]), provenance))
         self.images[image.name] = image

@@ -443,7 +443,7 @@ def _read_image(
         provenance = human_provenance(layout.yaml_path, options.provenance)
         image.annotations.append(Annotation(objects_label(rows[False], keypoints), provenance))
     if rows[True]:
-        mean = float(np.mean([row.score for row in rows[True]]))
+        mean = float(np.mean([row.score or 0.0 for row in rows[True]]))
         provenance = model_provenance(None, mean, options.provenance)
         image.annotations.append(Annotation(objects_label(rows[True], keypoints), provenance))
     return image
