@@ -138,3 +138,13 @@ def test_ingest_option_errors(tmp_path: Path) -> None:
     assert code == 1 and "split must be one of" in output
     code, output = invoke("-p", str(tmp_path), "ingest", str(tmp_path / "absent"))
     assert code == 1 and "no such file or directory" in output
+
+
+def test_the_command_line_starts_without_loading_torch() -> None:
+    """Every 'visionloop' call imports the CLI; torch (seconds to import) loads only when needed."""
+    import subprocess
+    import sys
+
+    probe = "import sys, visionloop.cli.app; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

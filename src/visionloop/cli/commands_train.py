@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -18,7 +18,9 @@ from rich.progress import (
 from visionloop.cli.context import current_project
 from visionloop.cli.output import print_json, stderr, stdout
 from visionloop.core.errors import MissingDependencyError
-from visionloop.models.artifact import ModelArtifact
+
+if TYPE_CHECKING:  # torch loads only when a command trains, not for every 'visionloop' call
+    from visionloop.models.artifact import ModelArtifact
 
 HELP = """Train a model for the project's task on a snapshot of its labelled images.
 
