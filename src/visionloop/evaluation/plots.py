@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from visionloop.core.errors import MissingDependencyError, ValidationError
-from visionloop.evaluation._files import atomic_write_bytes
+from visionloop.storage.filesystem import atomic_write_local
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -43,7 +43,8 @@ def save_figure(figure: Figure, path: Path) -> Path:
     """Render ``figure`` as PNG and write it atomically to ``path``."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=_DPI)
-    return atomic_write_bytes(Path(path), buffer.getvalue())
+    atomic_write_local(str(path), buffer.getvalue())
+    return Path(path)
 
 
 def plain_text(text: str) -> str:

@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import quote
 
 from visionloop.core.errors import ValidationError
-from visionloop.evaluation._files import atomic_write_bytes, jsonable
+from visionloop.evaluation._files import jsonable
 from visionloop.evaluation.gate import GateResult
+from visionloop.storage.filesystem import atomic_write_local
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
@@ -71,16 +72,19 @@ def write_report(
     ``images`` maps a caption to a PNG (e.g. from :mod:`visionloop.evaluation.plots`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    data = jsonable(metrics)
+    plain = jsonable(metrics)
+    data = dict(plain)
     if gate is not None:
         if "gate" in data:
             raise ValidationError("the metrics already hold a 'gate' entry; pass the gate separately")
         data["gate"] = jsonable(asdict(gate))
     text = json.dumps(data, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
-    json_path = atomic_write_bytes(folder / METRICS_FILE, (text + "\n").encode("utf-8"))
+    json_path = folder / METRICS_FILE
+    atomic_write_local(str(json_path), (text + "\n").encode("utf-8"))
     references = {caption: _reference(folder, Path(path)) for caption, path in images.items()}
-    page = render_html(jsonable(metrics), gate, references, title)
-    html_path = atomic_write_bytes(folder / REPORT_FILE, page.encode("utf-8"))
+    page = render_html(plain, gate, references, title)
+    html_path = folder / REPORT_FILE
+    atomic_write_local(str(html_path), page.encode("utf-8"))
     return json_path, html_path
 
 

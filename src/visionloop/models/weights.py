@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import torch
 
 from visionloop.core.errors import MissingDependencyError, ValidationError
+from visionloop.storage.filesystem import atomic_write_local
 
 __all__ = [
     "PACKAGED_WEIGHTS",
@@ -120,20 +119,13 @@ def save_weights(
     state_dict: Mapping[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
 ) -> str:
     """Write ``state_dict`` as safetensors atomically; returns the file's sha256."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     # safetensors refuses shared storage; contiguous copies make every tensor its own buffer.
     tensors = {name: tensor.detach().contiguous().clone() for name, tensor in state_dict.items()}
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(tensors, temp_name, metadata=metadata)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return sha256_file(path)
+    data = save(tensors, metadata=metadata)
+    atomic_write_local(str(path), data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def packaged_weights_path(architecture: str) -> tuple[Path, PackagedWeights]:

@@ -7,8 +7,7 @@ back with ``torch.load(weights_only=True)``, so even a tampered checkpoint canno
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from visionloop.core.errors import ValidationError
+from visionloop.storage.filesystem import atomic_write_local
 
 __all__ = ["LoopState", "load_checkpoint", "save_checkpoint"]
 
@@ -51,7 +51,6 @@ def save_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     state: LoopState,
 ) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / CHECKPOINT_NAME
     payload = {
         "model": model.state_dict(),
@@ -60,16 +59,9 @@ def save_checkpoint(
         "torch_rng": torch.get_rng_state(),
         "state": state.to_dict(),
     }
-    handle, temp_name = tempfile.mkstemp(dir=folder, prefix=".checkpoint.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_local(str(path), buffer.getvalue())
     return path
 
 
