@@ -105,8 +105,17 @@ class ProjectConfig(BaseModel):
         return value
 
 
-def load_config(path: Path) -> ProjectConfig:
-    """Read and validate a ``visionloop.yaml``; errors name the file and the offending field."""
+def validation_problems(exc: ValidationError) -> str:
+    """A pydantic error as ``section.key: message; ...`` for one-line error messages."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+def read_settings_file(path: Path, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The mapping of settings in a YAML file (``{}`` for an empty one when allowed); errors name
+    the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -115,16 +124,20 @@ def load_config(path: Path) -> ProjectConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None and allow_empty:
+        return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return data
+
+
+def load_config(path: Path) -> ProjectConfig:
+    """Read and validate a ``visionloop.yaml``; errors name the file and the offending field."""
+    data = read_settings_file(path)
     try:
         return ProjectConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError(f"{path}: {validation_problems(exc)}") from exc
 
 
 def dump_config(config: ProjectConfig) -> str:

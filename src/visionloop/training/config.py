@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from visionloop.core.errors import ConfigError
 from visionloop.models.config import ModelConfig
+from visionloop.project.config import read_settings_file, validation_problems
 
 __all__ = [
     "AugmentConfig",
@@ -146,23 +147,11 @@ def load_train_config(
     source = "the project's train section"
     if config_file is not None:
         source = str(config_file)
-        try:
-            loaded = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{config_file}: cannot read: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{config_file}: invalid YAML: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{config_file}: expected a mapping of settings")
-        data = _merge(data, loaded or {})
+        data = _merge(data, read_settings_file(config_file, allow_empty=True))
     if overrides:
         data = apply_overrides(data, overrides)
         source += " with overrides" if config_file else " and overrides"
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigError(f"training config ({source}): {problems}") from exc
+        raise ConfigError(f"training config ({source}): {validation_problems(exc)}") from exc
