@@ -13,21 +13,14 @@ from torch.utils.data import Dataset
 
 from visionloop.core.errors import ValidationError
 from visionloop.core.schema import LabelSchema
-from visionloop.datasets.records import ImageReader, LabeledRecord, snapshot_records
+from visionloop.datasets.records import LabeledRecord
 from visionloop.models.config import ModelConfig
 from visionloop.tasks.examples import example_from_label
 from visionloop.tasks.spec import Batch, ModelFamily
 from visionloop.training.augment import Augment
 from visionloop.training.config import DataConfig
 
-__all__ = [
-    "ExampleDataset",
-    "ImageReader",
-    "LabeledRecord",
-    "collate_with",
-    "snapshot_records",
-    "split_records",
-]
+__all__ = ["ExampleDataset", "collate_with", "split_records"]
 
 
 def _hash_fraction(record: LabeledRecord, seed: int) -> float:

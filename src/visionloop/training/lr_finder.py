@@ -7,6 +7,7 @@ too (training there is usually already too fast). The model is thrown away after
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,19 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from visionloop.datasets.records import ImageReader, snapshot_records
 from visionloop.project import Project
 from visionloop.storage.filesystem import atomic_write_local
-from visionloop.tasks.registry import get_task
-from visionloop.training.augment import build_augment
 from visionloop.training.config import TrainConfig
-from visionloop.training.data import (
-    ExampleDataset,
-    ImageReader,
-    collate_with,
-    snapshot_records,
-    split_records,
-)
-from visionloop.training.trainer import build_optimizer
+from visionloop.training.data import collate_with, split_records
+from visionloop.training.trainer import Trainer, build_optimizer
 
 __all__ = ["LearningRateSweep", "find_learning_rate"]
 
@@ -120,8 +114,6 @@ def plot_sweep(found: LearningRateSweep, path: Path) -> Path:
     axes.set_ylabel("smoothed training loss")
     axes.legend()
     figure.tight_layout()
-    import io
-
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     atomic_write_local(str(path), buffer.getvalue())
@@ -135,20 +127,12 @@ def find_learning_rate(project: Project, config: TrainConfig, steps: int = 100) 
         schema = catalog.get_schema() or project.config.labels
         snapshot_id = config.data.snapshot or catalog.create_snapshot(name="lr-finder").id
         train, _ = split_records(snapshot_records(catalog, snapshot_id), config.data, config.seed)
-    family = get_task(schema.task).family(config.model.family)
+    reader = ImageReader(project.config.s3.fsspec_options())
+    trainer = Trainer(config, schema, train, [], reader, run_dir=project.root / "runs")
+    family = trainer.family
     model, _ = family.build(schema, config.model)
-    dataset = ExampleDataset(
-        train,
-        ImageReader(project.config.s3.fsspec_options()),
-        schema,
-        family,
-        config.model,
-        build_augment(config.augment, schema),
-        seed=config.seed,
-    )
-
     loader = torch.utils.data.DataLoader(
-        dataset,
+        trainer.train_dataset(),
         batch_size=config.optim.batch_size,
         shuffle=True,
         collate_fn=collate_with(family),

@@ -15,10 +15,11 @@ from typing import Any
 from visionloop.catalog import Catalog
 from visionloop.core.errors import ConfigError, ValidationError
 from visionloop.core.schema import LabelSchema
+from visionloop.datasets.records import ImageReader, snapshot_records
 from visionloop.project import Project
 from visionloop.training.checkpoint import LoopState
 from visionloop.training.config import TrainConfig
-from visionloop.training.data import ImageReader, snapshot_records, split_records
+from visionloop.training.data import split_records
 from visionloop.training.trainer import Trainer, TrainingObserver, TrainResult
 
 __all__ = ["CatalogMetricsLogger", "TrainRunResult", "run_dir_for", "train_project"]

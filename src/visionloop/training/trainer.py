@@ -25,14 +25,16 @@ from torch.utils.data import DataLoader
 from visionloop.core.errors import VisionloopError
 from visionloop.core.labels import Label
 from visionloop.core.schema import LabelSchema
+from visionloop.datasets.records import LabeledRecord
 from visionloop.models.artifact import ModelArtifact, write_artifact
 from visionloop.models.backbones import WeightsInfo
+from visionloop.models.weights import load_weights, save_weights
 from visionloop.tasks.registry import get_task
 from visionloop.tasks.spec import Batch, ModelFamily, TaskSpec
 from visionloop.training.augment import build_augment
 from visionloop.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from visionloop.training.config import OptimConfig, TrainConfig
-from visionloop.training.data import ExampleDataset, LabeledRecord, collate_with
+from visionloop.training.data import ExampleDataset, collate_with
 
 __all__ = [
     "TrainResult",
@@ -200,6 +202,18 @@ class Trainer:
             generator=torch.Generator().manual_seed(self.config.seed),
         )
 
+    def train_dataset(self) -> ExampleDataset:
+        """The augmented training samples."""
+        return ExampleDataset(
+            self.train_records,
+            self.read_image,
+            self.schema,
+            self.family,
+            self.config.model,
+            build_augment(self.config.augment, self.schema),
+            seed=self.config.seed,
+        )
+
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.train_records) / self.config.optim.batch_size)
 
@@ -218,15 +232,7 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(self.config.optim, total))
         checkpoints = self.run_dir / "checkpoints"
         state = (load_checkpoint(checkpoints, model, optimizer, scheduler) if resume else None) or LoopState()
-        dataset = ExampleDataset(
-            self.train_records,
-            self.read_image,
-            self.schema,
-            self.family,
-            self.config.model,
-            build_augment(self.config.augment, self.schema),
-            seed=self.config.seed,
-        )
+        dataset = self.train_dataset()
         for observer in self.observers:
             observer.on_start(total, state)
         best_path = self.run_dir / "best.safetensors"
@@ -235,8 +241,6 @@ class Trainer:
             metrics = self._validate(model, state)
             improved = self._track_best(metrics, state)
             if improved:
-                from visionloop.models.weights import save_weights
-
                 save_weights(model.state_dict(), best_path)
             state.epoch += 1
             state.step_in_epoch = 0
@@ -342,8 +346,6 @@ class Trainer:
     def _finish(
         self, model: nn.Module, state: LoopState, weights: WeightsInfo, best_path: Path
     ) -> TrainResult:
-        from visionloop.models.weights import load_weights
-
         state_dict = load_weights(best_path).state_dict if best_path.is_file() else model.state_dict()
         best = state.history[state.best_epoch] if state.best_epoch is not None and state.history else {}
         artifact = write_artifact(
