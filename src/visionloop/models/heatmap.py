@@ -70,10 +70,8 @@ def build_heatmap_pose(
 
 @dataclass(frozen=True)
 class PoseTargets:
-    scores: torch.Tensor  # (B, P, h, w) 0/1 discs
+    scores: torch.Tensor  # (B, P, h, w) 0/1 discs; offsets train only inside them
     offsets: torch.Tensor  # (B, 2P, h, w) offsets in output pixels, x then y per part
-    weights: torch.Tensor  # (B, P, h, w) 1 inside discs of labelled parts, where offsets count
-    labelled: torch.Tensor  # (B, P) whether the part is labelled (absent parts still train "no part")
 
 
 def heatmap_targets(
@@ -92,7 +90,6 @@ def heatmap_targets(
     scores = torch.zeros(batch, parts, height, width)
     offsets = torch.zeros(batch, 2 * parts, height, width)
     nearest = torch.full((batch, parts, height, width), float("inf"))
-    labelled = torch.ones(batch, parts)
     for b, instances in enumerate(keypoints):
         for instance in instances:
             for p in range(parts):
@@ -107,7 +104,7 @@ def heatmap_targets(
                 offsets[b, 2 * p][closer] = dx.expand(height, width)[closer]
                 offsets[b, 2 * p + 1][closer] = dy.expand(height, width)[closer]
                 nearest[b, p] = torch.where(closer, distance, nearest[b, p])
-    return PoseTargets(scores=scores, offsets=offsets, weights=scores.clone(), labelled=labelled)
+    return PoseTargets(scores=scores, offsets=offsets)
 
 
 def heatmap_loss(
@@ -118,7 +115,7 @@ def heatmap_loss(
     # Discs are tiny next to the map: weight positives up so the maps do not collapse to zero.
     pos_weight = torch.tensor(min(50.0, targets.scores.numel() / float(positives)))
     score_loss = F.binary_cross_entropy_with_logits(logits, targets.scores, pos_weight=pos_weight)
-    mask = targets.weights.repeat_interleave(2, dim=1)
+    mask = targets.scores.repeat_interleave(2, dim=1)
     offset_loss = (F.smooth_l1_loss(offsets, targets.offsets, reduction="none") * mask).sum() / positives
     return {"loss_heatmap": score_loss, "loss_locref": offset_weight * offset_loss}
 

@@ -67,16 +67,24 @@ def _objects(labels: Sequence[Label]) -> list[ObjectLabels]:
     return out
 
 
+def _object_pairs(
+    truths: Sequence[Label | None], predictions: Sequence[Label], sizes: Sequence[tuple[int, int]]
+) -> tuple[list[ObjectLabels], list[ObjectLabels], list[tuple[int, int]]]:
+    """The labelled images' truths and predictions as object labels, with their sizes."""
+    truth, predicted, kept_sizes = _pairs(truths, predictions, sizes)
+    return _objects(truth), _objects(predicted), kept_sizes
+
+
 def detection_task_metrics(
     truths: Sequence[Label | None],
     predictions: Sequence[Label],
     schema: LabelSchema,
     sizes: Sequence[tuple[int, int]],
 ) -> dict[str, Any]:
-    truth, predicted, kept_sizes = _pairs(truths, predictions, sizes)
+    truth, predicted, kept_sizes = _object_pairs(truths, predictions, sizes)
     if not truth:
         return {}
-    return detection_map(_objects(truth), _objects(predicted), kept_sizes, schema.classes)
+    return detection_map(truth, predicted, kept_sizes, schema.classes)
 
 
 def segmentation_task_metrics(
@@ -85,11 +93,11 @@ def segmentation_task_metrics(
     schema: LabelSchema,
     sizes: Sequence[tuple[int, int]],
 ) -> dict[str, Any]:
-    truth, predicted, kept_sizes = _pairs(truths, predictions, sizes)
+    truth, predicted, kept_sizes = _object_pairs(truths, predictions, sizes)
     if not truth:
         return {}
-    boxes = detection_map(_objects(truth), _objects(predicted), kept_sizes, schema.classes)
-    masks = mask_map(_objects(truth), _objects(predicted), kept_sizes, schema.classes)
+    boxes = detection_map(truth, predicted, kept_sizes, schema.classes)
+    masks = mask_map(truth, predicted, kept_sizes, schema.classes)
     return {**boxes, **{f"mask_{key}": value for key, value in masks.items()}}
 
 
@@ -99,11 +107,11 @@ def keypoint_task_metrics(
     schema: LabelSchema,
     sizes: Sequence[tuple[int, int]],
 ) -> dict[str, Any]:
-    truth, predicted, kept_sizes = _pairs(truths, predictions, sizes)
+    truth, predicted, kept_sizes = _object_pairs(truths, predictions, sizes)
     if not truth:
         return {}
-    oks = keypoint_map(_objects(truth), _objects(predicted), kept_sizes, schema.classes)
-    pixels = keypoint_pixel_error(_objects(truth), _objects(predicted), keypoint_names=schema.keypoints)
+    oks = keypoint_map(truth, predicted, kept_sizes, schema.classes)
+    pixels = keypoint_pixel_error(truth, predicted, keypoint_names=schema.keypoints)
     return {
         **{f"oks_{key}": value for key, value in oks.items()},
         "oks_ap": oks.get("map"),
