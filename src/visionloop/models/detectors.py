@@ -23,6 +23,25 @@ __all__ = ["DetectorKind", "DetectorSpec", "build_detector"]
 DetectorKind = Literal["faster_rcnn", "mask_rcnn", "keypoint_rcnn"]
 
 
+# torchvision's defaults (2,000 proposals, 512 sampled ROIs per image in training; 1,000 at test)
+# suit 800-pixel COCO images. Here images are a few hundred pixels with a handful of objects, and
+# ROI pooling dominates a CPU step (4x fewer ROIs made a step ~3x faster), so fewer proposals do:
+# 300 at test time is what the Faster R-CNN paper used. DetectorSpec.extra overrides any of them.
+SMALL_IMAGE_PROPOSALS: dict[str, int] = {
+    "rpn_pre_nms_top_n_train": 1000,
+    "rpn_post_nms_top_n_train": 1000,
+    "box_batch_size_per_image": 128,
+    "rpn_pre_nms_top_n_test": 500,
+    "rpn_post_nms_top_n_test": 300,
+}
+
+# The mask and keypoint heads are convolution stacks run on every positive ROI at 14x14.
+# torchvision's (4 x 256 for masks, 8 x 512 for keypoints) cost ~0.5 and ~3.7 GMACs per ROI;
+# HEAD_LAYERS convolutions as wide as the FPN keep them 4x to 30x cheaper for CPU training.
+HEAD_LAYERS = 4
+BOX_REPRESENTATION = 1024  # the width of torchvision's default two-layer box head
+
+
 @dataclass(frozen=True)
 class DetectorSpec:
     kind: DetectorKind
@@ -43,6 +62,9 @@ def build_detector(spec: DetectorSpec) -> tuple[nn.Module, WeightsInfo]:
     from torchvision.models.detection import FasterRCNN, KeypointRCNN, MaskRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+    from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
+    from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
     from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
     if spec.num_classes < 2:
@@ -87,8 +109,14 @@ def build_detector(spec: DetectorSpec) -> tuple[nn.Module, WeightsInfo]:
         "max_size": spec.max_size,
         "rpn_anchor_generator": anchors,
         "box_roi_pool": tv.ops.MultiScaleRoIAlign(featmap_names=levels, output_size=7, sampling_ratio=2),
+        **SMALL_IMAGE_PROPOSALS,
         **spec.extra,
     }
+    head_width = spec.fpn_channels
+    if spec.kind != "faster_rcnn":
+        # torchvision takes num_classes only when it builds every predictor itself; with our own
+        # mask or keypoint predictor the box predictor (on its default 1024-wide head) is ours too.
+        common["box_predictor"] = FastRCNNPredictor(BOX_REPRESENTATION, common.pop("num_classes"))
     model: nn.Module
     if spec.kind == "faster_rcnn":
         model = FasterRCNN(backbone, **common)
@@ -96,15 +124,18 @@ def build_detector(spec: DetectorSpec) -> tuple[nn.Module, WeightsInfo]:
         model = MaskRCNN(
             backbone,
             mask_roi_pool=tv.ops.MultiScaleRoIAlign(featmap_names=levels, output_size=14, sampling_ratio=2),
+            mask_head=MaskRCNNHeads(spec.fpn_channels, (head_width,) * HEAD_LAYERS, dilation=1),
+            mask_predictor=MaskRCNNPredictor(head_width, head_width, spec.num_classes),
             **common,
         )
     else:
         model = KeypointRCNN(
             backbone,
-            num_keypoints=spec.num_keypoints,
             keypoint_roi_pool=tv.ops.MultiScaleRoIAlign(
                 featmap_names=levels, output_size=14, sampling_ratio=2
             ),
+            keypoint_head=KeypointRCNNHeads(spec.fpn_channels, (head_width,) * HEAD_LAYERS),
+            keypoint_predictor=KeypointRCNNPredictor(head_width, spec.num_keypoints),
             **common,
         )
     return model, info

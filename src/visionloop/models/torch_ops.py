@@ -10,8 +10,8 @@ so it is not an option either.
 :func:`ensure_torchvision_ops` first tries to load torchvision's native extension; only when that
 fails does it declare ``torchvision::nms``, ``torchvision::roi_align`` and
 ``torchvision::_roi_align_backward`` with torchvision's own schemas and register eager CPU
-kernels written in plain torch (exact greedy NMS; ``roi_align`` by bilinear sampling with
-:func:`torch.nn.functional.grid_sample`), plus autograd for ``roi_align``. Always go through
+kernels written in plain torch (exact greedy NMS; ``roi_align`` as separable bilinear weight
+matrices applied with two matrix products), plus autograd for ``roi_align``. Always go through
 :func:`import_torchvision` (or call :func:`ensure_torchvision_ops` first) before torchvision is
 imported anywhere in the process.
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 __all__ = [
     "ensure_torchvision_ops",
@@ -150,20 +150,54 @@ def nms_fallback(dets: torch.Tensor, scores: torch.Tensor, iou_threshold: float)
     width = (torch.minimum(x2[:, None], x2[None, :]) - torch.maximum(x1[:, None], x1[None, :])).clamp(min=0)
     height = (torch.minimum(y2[:, None], y2[None, :]) - torch.maximum(y1[:, None], y1[None, :])).clamp(min=0)
     inter = width * height
-    overlaps = (inter / (areas[:, None] + areas[None, :] - inter)) > iou_threshold
-    count = boxes.shape[0]
-    suppressed = torch.zeros(count, dtype=torch.bool, device=dets.device)
+    overlaps = ((inter / (areas[:, None] + areas[None, :] - inter)) > iou_threshold).cpu().numpy()
+    # Greedy in rank order, one step per *kept* box: the best remaining box is kept and every
+    # lower-ranked box it overlaps leaves the candidates (numpy, so a step costs microseconds).
+    candidates = np.arange(boxes.shape[0])
     keep: list[int] = []
-    for i in range(count):
-        if bool(suppressed[i]):
-            continue
-        keep.append(i)
-        suppressed |= overlaps[i]
+    while candidates.size:
+        best, rest = int(candidates[0]), candidates[1:]
+        keep.append(best)
+        candidates = rest[~overlaps[best, rest]]
     return order[torch.tensor(keep, dtype=torch.long, device=dets.device)]
 
 
 # --------------------------------------------------------------------------------------------
 # roi_align
+
+
+def _axis_weights(
+    start: torch.Tensor, length: torch.Tensor, pooled: int, grid: torch.Tensor, size: int
+) -> torch.Tensor:
+    """``(K, pooled, size)``: row ``p`` of roi ``k`` averages the bilinear weights of the ``grid[k]``
+    sample points in bin ``p`` along one axis of a feature map ``size`` long.
+
+    torchvision's rules, one axis at a time: a sample beyond ``[-1, size]`` contributes nothing,
+    one below 0 reads pixel 0, and one at or past ``size - 1`` reads the last pixel only.
+    """
+    count, dtype, device = start.shape[0], start.dtype, start.device
+    most = max(int(grid.max()), 1) if count else 1
+    bins = length / pooled
+    grid_f = grid.clamp(min=1).to(dtype)
+    sample = torch.arange(most, dtype=dtype, device=device)
+    index = torch.arange(pooled, dtype=dtype, device=device)
+    coords = (
+        start[:, None, None]
+        + index[None, :, None] * bins[:, None, None]
+        + (sample[None, None, :] + 0.5) * bins[:, None, None] / grid_f[:, None, None]
+    )  # (K, P, G)
+    valid = (coords >= -1.0) & (coords <= size) & (sample[None, None, :] < grid[:, None, None])
+    coords = coords.clamp(min=0.0)
+    low = coords.floor().long()
+    at_end = low >= size - 1
+    low = torch.where(at_end, torch.full_like(low, size - 1), low)
+    high = torch.where(at_end, low, low + 1)
+    fraction = torch.where(at_end, torch.zeros_like(coords), coords - low.to(dtype))
+    share = valid.to(dtype) / grid_f[:, None, None]
+    weights = torch.zeros((count, pooled, size), dtype=dtype, device=device)
+    weights.scatter_add_(2, low, (1.0 - fraction) * share)
+    weights.scatter_add_(2, high, fraction * share)
+    return weights
 
 
 def _roi_align_image(
@@ -175,68 +209,31 @@ def _roi_align_image(
     sampling_ratio: int,
     aligned: bool,
 ) -> torch.Tensor:
-    """roi_align of ``rois`` (K, 4) on one image ``feature`` (C, H, W) -> (K, C, PH, PW)."""
-    channels, height, width = feature.shape
-    count = rois.shape[0]
-    dtype = feature.dtype
+    """roi_align of ``rois`` (K, 4) on one image ``feature`` (C, H, W) -> (K, C, PH, PW).
+
+    Bilinear sampling separates into one weight matrix per axis, and averaging a bin's samples
+    is linear, so each roi is ``Wy @ feature @ Wx.T``: two small matrix products instead of
+    gathering every sample point (about 5x faster forward and backward on detector maps).
+    """
+    _, height, width = feature.shape
     offset = 0.5 if aligned else 0.0
-    boxes = rois.to(dtype) * spatial_scale - offset
+    boxes = rois.detach().to(feature.dtype) * spatial_scale - offset
     start_x, start_y, end_x, end_y = boxes.unbind(1)
     roi_w = end_x - start_x
     roi_h = end_y - start_y
     if not aligned:  # legacy behaviour: force malformed rois to be at least 1x1
         roi_w = roi_w.clamp(min=1.0)
         roi_h = roi_h.clamp(min=1.0)
-    bin_h = roi_h / pooled_height
-    bin_w = roi_w / pooled_width
     if sampling_ratio > 0:
-        grid_h = torch.full((count,), sampling_ratio, dtype=torch.long, device=feature.device)
+        grid_h = torch.full_like(roi_h, sampling_ratio, dtype=torch.long)
         grid_w = grid_h
     else:  # adaptive: ceil(roi_size / pooled_size) samples per bin
         grid_h = torch.ceil(roi_h / pooled_height).long()
         grid_w = torch.ceil(roi_w / pooled_width).long()
-    max_h = max(int(grid_h.max()), 1)
-    max_w = max(int(grid_w.max()), 1)
-
-    # Sample coordinates, shaped (K, PH, GH) and (K, PW, GW); samples beyond a roi's own grid
-    # size (adaptive case) are masked out below.
-    iy = torch.arange(max_h, dtype=dtype, device=feature.device)
-    ix = torch.arange(max_w, dtype=dtype, device=feature.device)
-    ph = torch.arange(pooled_height, dtype=dtype, device=feature.device)
-    pw = torch.arange(pooled_width, dtype=dtype, device=feature.device)
-    grid_h_f = grid_h.clamp(min=1).to(dtype)
-    grid_w_f = grid_w.clamp(min=1).to(dtype)
-    ys = (
-        start_y[:, None, None]
-        + ph[None, :, None] * bin_h[:, None, None]
-        + (iy[None, None, :] + 0.5) * bin_h[:, None, None] / grid_h_f[:, None, None]
-    )
-    xs = (
-        start_x[:, None, None]
-        + pw[None, :, None] * bin_w[:, None, None]
-        + (ix[None, None, :] + 0.5) * bin_w[:, None, None] / grid_w_f[:, None, None]
-    )
-    # torchvision: a sample outside [-1, size] contributes 0, one inside is clamped to the map,
-    # which is what grid_sample's "border" padding does after we mask the far-away samples.
-    valid_y = (ys >= -1.0) & (ys <= height) & (iy[None, None, :] < grid_h[:, None, None])
-    valid_x = (xs >= -1.0) & (xs <= width) & (ix[None, None, :] < grid_w[:, None, None])
-    # grid_sample takes coordinates normalised to [-1, 1]; in float32 the round trip costs
-    # ~1e-5 on large maps, so sample in float64 and cast back (autograd casts the gradient).
-    norm_y = ys.double() * (2.0 / max(height - 1, 1)) - 1.0
-    norm_x = xs.double() * (2.0 / max(width - 1, 1)) - 1.0
-
-    # grid (1, K*PH*GH, PW*GW, 2) holding (x, y) for every sample point.
-    gy = norm_y.reshape(count, pooled_height * max_h, 1, 1).expand(-1, -1, pooled_width * max_w, 1)
-    gx = norm_x.reshape(count, 1, pooled_width * max_w, 1).expand(-1, pooled_height * max_h, -1, 1)
-    grid = torch.cat([gx, gy], dim=3).reshape(1, count * pooled_height * max_h, pooled_width * max_w, 2)
-    sampled = F.grid_sample(
-        feature[None].double(), grid, mode="bilinear", padding_mode="border", align_corners=True
-    ).to(dtype)  # (1, C, K*PH*GH, PW*GW)
-    sampled = sampled.reshape(channels, count, pooled_height, max_h, pooled_width, max_w)
-    mask = valid_y[:, :, :, None, None] & valid_x[:, None, None, :, :]  # (K, PH, GH, PW, GW)
-    weights = mask.to(dtype) / (grid_h_f * grid_w_f)[:, None, None, None, None]
-    pooled = (sampled * weights[None]).sum(dim=(3, 5))  # (C, K, PH, PW)
-    return pooled.permute(1, 0, 2, 3)
+    rows = _axis_weights(start_y, roi_h, pooled_height, grid_h, height)  # (K, PH, H)
+    columns = _axis_weights(start_x, roi_w, pooled_width, grid_w, width)  # (K, PW, W)
+    across = torch.einsum("chw,kqw->kchq", feature, columns)  # (K, C, H, PW)
+    return torch.einsum("kph,kchq->kcpq", rows, across)
 
 
 def roi_align_fallback(
@@ -255,23 +252,29 @@ def roi_align_fallback(
     """
     pooled_height, pooled_width = int(pooled_height), int(pooled_width)
     channels = input.shape[1]
-    output = input.new_zeros((rois.shape[0], channels, pooled_height, pooled_width))
     if rois.shape[0] == 0 or input.numel() == 0:
-        return output
+        return input.new_zeros((rois.shape[0], channels, pooled_height, pooled_width))
     batch_index = rois[:, 0].long()
+    positions: list[torch.Tensor] = []
+    pooled: list[torch.Tensor] = []
     for image in torch.unique(batch_index).tolist():
         selected = (batch_index == image).nonzero().squeeze(1)
-        pooled = _roi_align_image(
-            input[image],
-            rois[selected, 1:],
-            spatial_scale,
-            pooled_height,
-            pooled_width,
-            sampling_ratio,
-            aligned,
+        positions.append(selected)
+        pooled.append(
+            _roi_align_image(
+                input[image],
+                rois[selected, 1:],
+                spatial_scale,
+                pooled_height,
+                pooled_width,
+                sampling_ratio,
+                aligned,
+            )
         )
-        output = output.index_copy(0, selected, pooled)
-    return output
+    if len(pooled) == 1:
+        return pooled[0]  # one image: its rois are all the rois, in order
+    # Back to the rois' order: one gather instead of a copy of the output per image.
+    return torch.cat(pooled)[torch.argsort(torch.cat(positions))]
 
 
 def roi_align_backward_fallback(
