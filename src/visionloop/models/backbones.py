@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -18,6 +18,8 @@ from torch import nn
 from visionloop.core.errors import ValidationError
 from visionloop.models.torch_ops import import_torchvision
 from visionloop.models.weights import LoadedWeights, load_weights, packaged_weights_path, sha256_file
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -135,3 +137,10 @@ def feature_stages(features: nn.Sequential, probe_size: int = 64) -> list[Featur
             stages[stride] = FeatureStage(index=index, stride=stride, channels=int(x.shape[1]))
     features.train(was_training)
     return sorted(stages.values(), key=lambda stage: stage.stride)
+
+
+def channels_last(network: ModuleT) -> ModuleT:
+    """``network`` with its 4-D weights in channels-last layout: oneDNN's CPU convolutions run
+    1.3x to 1.6x faster on MobileNetV2 (measured forward + backward at 64, 224 and 256 px); the
+    results are the same, only the memory layout differs."""
+    return network.to(memory_format=torch.channels_last)  # type: ignore[call-overload,no-any-return]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from visionloop.models.backbones import WeightsInfo, build_imagenet_network, replace_classifier_head
+from visionloop.models.backbones import (
+    WeightsInfo,
+    build_imagenet_network,
+    channels_last,
+    replace_classifier_head,
+)
 
 __all__ = ["build_classifier"]
 
@@ -22,4 +27,4 @@ def build_classifier(
     if freeze_backbone:
         for name, parameter in network.named_parameters():
             parameter.requires_grad_(name.startswith(head + "."))
-    return network, info
+    return channels_last(network), info

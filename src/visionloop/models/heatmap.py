@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visionloop.models.backbones import WeightsInfo, build_imagenet_network, feature_stages
+from visionloop.models.backbones import WeightsInfo, build_imagenet_network, channels_last, feature_stages
 
 __all__ = ["HeatmapPoseNet", "PoseTargets", "build_heatmap_pose", "decode_heatmaps", "heatmap_targets"]
 
@@ -65,7 +65,7 @@ def build_heatmap_pose(
     if freeze_backbone:
         for parameter in trunk.parameters():
             parameter.requires_grad_(False)
-    return HeatmapPoseNet(trunk, stride16.channels, num_parts), info
+    return channels_last(HeatmapPoseNet(trunk, stride16.channels, num_parts)), info
 
 
 @dataclass(frozen=True)
