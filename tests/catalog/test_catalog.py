@@ -61,6 +61,18 @@ def test_human_labels_win_over_auto_and_model_labels(catalog: Catalog) -> None:
     assert current.label == ClassLabel("bird") and current.provenance.annotator == "alice"
 
 
+def test_current_annotations_of_some_items_reads_only_those(catalog: Catalog) -> None:
+    items = _add_items(catalog, 5)
+    for item in items:
+        catalog.add_annotation(item, ClassLabel("cat"), Provenance.human("alice"))
+    catalog.add_annotation(items[1], ClassLabel("dog"), Provenance.human("bob"))
+
+    some = catalog.current_annotations([items[1], items[3]])
+    assert set(some) == {items[1], items[3]}
+    assert some[items[1]].label == ClassLabel("dog") and some[items[1]].version == 2
+    assert catalog.current_annotations([]) == {}
+
+
 def test_database_refuses_to_rewrite_history(catalog: Catalog) -> None:
     [item] = _add_items(catalog, 1)
     catalog.add_annotation(item, ClassLabel("cat"), Provenance.human("alice"))

@@ -214,12 +214,16 @@ class Catalog:
 
     def current_annotations(self, item_ids: Sequence[int] | None = None) -> dict[int, AnnotationRecord]:
         """The label each item has now: human > auto > model, newest version within a kind."""
-        query = _current_annotation_query()
-        if item_ids is not None:
-            query = query.where(annotation_versions.c.item_id.in_(list(item_ids)))
+        if item_ids is None:
+            queries = [_current_annotation_query()]
+        else:  # bounded IN lists: SQLite allows ~32k parameters per statement
+            ids = list(item_ids)
+            queries = [_current_annotation_query(ids[i : i + 5000]) for i in range(0, len(ids), 5000)]
+        out: dict[int, AnnotationRecord] = {}
         with read_connection(self.engine) as connection:
-            rows = connection.execute(query).all()
-        return {row.item_id: _annotation_record(row) for row in rows}
+            for query in queries:
+                out.update({row.item_id: _annotation_record(row) for row in connection.execute(query)})
+        return out
 
     # -- predictions ----------------------------------------------------------------------
     def add_predictions(
@@ -232,6 +236,19 @@ class Catalog:
             (), [(item_id, model_version, label, score) for item_id, label, score in entries], run_id
         )
         return len(entries)
+
+    def run_predictions(self, run_id: str) -> dict[int, tuple[Label, float | None]]:
+        """The predictions one run stored, by item (the newest when a resumed run repeated one)."""
+        query = (
+            select(predictions_table.c.item_id, predictions_table.c.payload, predictions_table.c.score)
+            .where(predictions_table.c.run_id == run_id)
+            .order_by(predictions_table.c.id)
+        )
+        with read_connection(self.engine) as connection:
+            return {
+                item_id: (label_from_dict(payload), score)
+                for item_id, payload, score in connection.execute(query)
+            }
 
     def latest_predictions(self, item_ids: Sequence[int]) -> dict[int, tuple[str, Label, float | None]]:
         """Each item's newest prediction as ``(model version, label, score)``."""
@@ -338,14 +355,14 @@ class Catalog:
             row = connection.execute(select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
         if row is None:
             raise NotFoundError(f"no run with id {run_id}")
-        return RunRecord(*row)
+        return RunRecord(**row._asdict())
 
     def list_runs(self, kind: str | None = None, limit: int = 50) -> list[RunRecord]:
         query = select(*_RUN_COLUMNS).order_by(runs.c.created_at.desc()).limit(limit)
         if kind is not None:
             query = query.where(runs.c.kind == kind)
         with read_connection(self.engine) as connection:
-            return [RunRecord(*row) for row in connection.execute(query)]
+            return [RunRecord(**row._asdict()) for row in connection.execute(query)]
 
     # -- snapshots ------------------------------------------------------------------------
     def create_snapshot(self, name: str | None = None, split: str | None = None) -> SnapshotRecord:
@@ -538,6 +555,7 @@ _RUN_COLUMNS = (
     runs.c.error,
     runs.c.created_at,
     runs.c.finished_at,
+    runs.c.parent_id,
 )
 _SNAPSHOT_COLUMNS = (
     snapshots.c.id,
@@ -548,7 +566,9 @@ _SNAPSHOT_COLUMNS = (
 )
 
 
-def _current_annotation_query() -> Any:
+def _current_annotation_query(item_ids: Sequence[int] | None = None) -> Any:
+    """Each item's current annotation (rank 1 by provenance precedence, then newest version);
+    ``item_ids`` narrows the ranking itself, so only those items' versions are read."""
     precedence = case(_PRECEDENCE, value=annotation_versions.c.provenance, else_=9)
     ranked = select(
         *_ANNOTATION_COLUMNS,
@@ -558,8 +578,11 @@ def _current_annotation_query() -> Any:
             order_by=(precedence, annotation_versions.c.version.desc()),
         )
         .label("rank"),
-    ).subquery()
-    return select(*(ranked.c[column.name] for column in _ANNOTATION_COLUMNS)).where(ranked.c.rank == 1)
+    )
+    if item_ids is not None:
+        ranked = ranked.where(annotation_versions.c.item_id.in_(list(item_ids)))
+    subquery = ranked.subquery()
+    return select(*(subquery.c[column.name] for column in _ANNOTATION_COLUMNS)).where(subquery.c.rank == 1)
 
 
 def _append_annotation(

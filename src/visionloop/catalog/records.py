@@ -53,6 +53,7 @@ class RunRecord:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    parent_id: str | None = None  # e.g. the tuning run of a trial, the training run of an evaluation
 
 
 @dataclass(frozen=True, slots=True)
