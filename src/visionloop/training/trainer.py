@@ -90,7 +90,7 @@ def build_optimizer(parameters: list[nn.Parameter], config: OptimConfig) -> torc
             lr=config.lr,
             momentum=config.momentum,
             weight_decay=config.weight_decay,
-            nesterov=True,
+            nesterov=config.momentum > 0,  # torch refuses Nesterov without momentum
         )
     if config.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
