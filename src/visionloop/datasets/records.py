@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from visionloop.catalog import Catalog
 from visionloop.core.labels import Label
-from visionloop.imaging.decode import decode_rgb
+from visionloop.imaging.decode import decode_rgb, decode_rgb_reduced
 from visionloop.storage.filesystem import Filesystem, is_remote
 
 __all__ = ["ImageReader", "LabeledRecord", "snapshot_records"]
@@ -32,12 +32,20 @@ class ImageReader:
         self._filesystems: dict[str, Filesystem] = {}
 
     def __call__(self, uri: str) -> npt.NDArray[np.uint8]:
+        return decode_rgb(self._filesystem(uri).read_bytes(uri))
+
+    def reduced(self, uri: str, at_least: int) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
+        """A JPEG decoded at the smallest DCT scale keeping both sides ``>= at_least`` (other
+        formats in full), with the full upright ``(height, width)``."""
+        return decode_rgb_reduced(self._filesystem(uri).read_bytes(uri), at_least)
+
+    def _filesystem(self, uri: str) -> Filesystem:
         protocol = uri.split("://", 1)[0] if is_remote(uri) else "file"
         filesystem = self._filesystems.get(protocol)
         if filesystem is None:
             options = self.s3_options if protocol == "s3" else {}
             filesystem = self._filesystems[protocol] = Filesystem(uri, options)
-        return decode_rgb(filesystem.read_bytes(uri))
+        return filesystem
 
     def __getstate__(self) -> dict[str, Any]:
         return {"s3_options": self.s3_options, "_filesystems": {}}

@@ -10,7 +10,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from visionloop.imaging.probe import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS, ImageRejected, registered_formats
 
-__all__ = ["decode_rgb"]
+__all__ = ["decode_rgb", "decode_rgb_reduced"]
+
+_SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
 
 
 def decode_rgb(
@@ -21,17 +23,38 @@ def decode_rgb(
     Only the ingest formats are tried, and the pixel limit is checked from the header before
     any decoding, so a file swapped for a bomb after ingest is still refused.
     """
+    return decode_rgb_reduced(data, None, max_pixels, formats)[0]
+
+
+def decode_rgb_reduced(
+    data: bytes,
+    at_least: int | None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
+    """Like :func:`decode_rgb`, but a JPEG may decode at 1/2, 1/4 or 1/8 scale (DCT scaling via
+    ``Image.draft``, far cheaper than a full decode) as long as both sides stay ``>= at_least``.
+    Returns the pixels and the full upright ``(height, width)`` the labels must refer to."""
     try:
         with Image.open(io.BytesIO(data), formats=registered_formats(formats)) as image:
             if image.width * image.height > max_pixels:
                 raise ImageRejected(f"{image.width}x{image.height} exceeds the {max_pixels} pixel limit")
-            upright = ImageOps.exif_transpose(image)
-            if upright.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-                # Scale high-bit-depth greyscale to 8 bits instead of clipping it to white.
-                values = np.asarray(upright, dtype=np.float64)
-                top = float(values.max()) or 1.0
-                grey = np.clip(values / top * 255.0, 0, 255).astype(np.uint8)
-                return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-            return np.ascontiguousarray(np.asarray(upright.convert("RGB"), dtype=np.uint8))
+            full = (image.height, image.width)
+            if image.getexif().get(0x0112) in _SWAPS_SIDES:
+                full = (image.width, image.height)
+            if at_least is not None and image.format == "JPEG":
+                image.draft("RGB", (at_least, at_least))
+            return _upright_rgb(image), full
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageRejected(f"cannot decode image: {exc}") from exc
+
+
+def _upright_rgb(image: Image.Image) -> npt.NDArray[np.uint8]:
+    upright = ImageOps.exif_transpose(image)
+    if upright.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # Scale high-bit-depth greyscale to 8 bits instead of clipping it to white.
+        values = np.asarray(upright, dtype=np.float64)
+        top = float(values.max()) or 1.0
+        grey = np.clip(values / top * 255.0, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    return np.ascontiguousarray(np.asarray(upright.convert("RGB"), dtype=np.uint8))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from visionloop.core.errors import ValidationError
 from visionloop.core.media import ImageInfo
 
 #: Formats ingested by default. Restricting Pillow's plugins also keeps EPS (Ghostscript),
@@ -57,8 +58,8 @@ _EXIF_ORIENTATION_TAG = 0x0112
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
-class ImageRejected(Exception):
-    """Why bytes are not an acceptable image. Internal to probing; callers record ``reason``."""
+class ImageRejected(ValidationError):
+    """Why bytes are not an acceptable image; callers record ``reason`` (ingest) or report it."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

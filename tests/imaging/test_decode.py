@@ -1,0 +1,43 @@
+"""Reduced JPEG decoding: cheaper pixels, never below the size asked for, with the full upright
+size reported so labels land on the full image."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from visionloop.imaging.decode import decode_rgb, decode_rgb_reduced
+
+
+def _jpeg(width: int, height: int, orientation: int | None = None) -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def test_a_large_jpeg_decodes_at_a_reduced_scale_but_not_below_the_request() -> None:
+    pixels, full = decode_rgb_reduced(_jpeg(800, 600), at_least=128)
+    assert full == (600, 800)
+    assert pixels.shape == (150, 200, 3)  # 1/4 scale keeps both sides >= 128; 1/8 would not
+    assert decode_rgb_reduced(_jpeg(800, 600), at_least=None)[0].shape == (600, 800, 3)
+
+
+def test_the_full_size_follows_the_exif_rotation() -> None:
+    pixels, full = decode_rgb_reduced(_jpeg(800, 600, orientation=6), at_least=128)
+    assert full == (800, 600)
+    assert pixels.shape == (200, 150, 3)
+    assert decode_rgb(_jpeg(800, 600, orientation=6)).shape == (800, 600, 3)
+
+
+def test_other_formats_decode_in_full() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 20, 30)).save(buffer, format="PNG")
+    pixels, full = decode_rgb_reduced(buffer.getvalue(), at_least=32)
+    assert full == (200, 300) and pixels.shape == (200, 300, 3)
