@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from tiny_projects import make_project
 from typer.testing import CliRunner
 
+from tiny_projects import make_project
 from visionloop.cli.app import app
 from visionloop.core.schema import TaskType
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny_projects import make_project
 from typer.testing import CliRunner
 
+from tiny_projects import make_project
 from visionloop.cli.app import app
 from visionloop.core.schema import TaskType
 

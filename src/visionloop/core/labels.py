@@ -139,6 +139,30 @@ class ObjectLabels:
     def __len__(self) -> int:
         return len(self.boxes)
 
+    def subset(self, keep: npt.ArrayLike) -> ObjectLabels:
+        """The objects at the ``keep`` indices (or where a boolean mask is true), every field
+        cut alike."""
+        index = np.arange(len(self))[np.asarray(keep)] if len(self) else np.zeros(0, np.int64)
+        picked = index.tolist()
+
+        def rows(values: Any) -> Any:
+            return None if values is None else values[index]
+
+        def items(values: Any) -> Any:
+            return None if values is None else tuple(values[i] for i in picked)
+
+        return ObjectLabels(
+            boxes=self.boxes[index],
+            class_names=tuple(self.class_names[i] for i in picked),
+            scores=rows(self.scores),
+            masks=items(self.masks),
+            keypoints=rows(self.keypoints),
+            polygons=items(self.polygons),
+            attributes=items(self.attributes),
+            keypoint_scores=rows(self.keypoint_scores),
+            extra=dict(self.extra),
+        )
+
     def class_counts(self) -> Counter[str]:
         return Counter(self.class_names)
 

@@ -25,9 +25,9 @@ from visionloop.evaluation.gate import GateResult, evaluate_gate, robustness_sum
 from visionloop.evaluation.report import write_report
 from visionloop.project import Project
 from visionloop.project.config import GateConfig
-from visionloop.tasks.registry import TrainedModel, load_trained_model
+from visionloop.tasks.registry import TrainedModel, load_project_model
 
-__all__ = ["EvaluationResult", "evaluate_model", "evaluate_records", "resolve_model_folder"]
+__all__ = ["EvaluationResult", "evaluate_model", "evaluate_records"]
 
 RUN_KIND = "evaluate"
 DEFAULT_SEVERITY = 3
@@ -41,21 +41,6 @@ class EvaluationResult:
     html_path: Path | None = None
     run_id: str | None = None
     plots: dict[str, Path] = field(default_factory=dict)
-
-
-def resolve_model_folder(project: Project, model: str) -> Path:
-    """A model named by training run id (or its prefix) or by its folder."""
-    candidate = Path(model).expanduser()
-    if (candidate / "model.json").is_file():
-        return candidate
-    runs = project.root / "runs"
-    if runs.is_dir() and model and all(c in "0123456789abcdef" for c in model):
-        matches = [path for path in runs.iterdir() if path.name.startswith(model)]
-        if len(matches) == 1 and (matches[0] / "model" / "model.json").is_file():
-            return matches[0] / "model"
-        if len(matches) > 1:
-            raise ValidationError(f"run id prefix {model!r} is ambiguous")
-    raise ValidationError(f"{model}: neither a model folder nor the id of a finished training run")
 
 
 def evaluate_records(
@@ -148,12 +133,7 @@ def evaluate_model(
     explain: int = 4,
     limit: int | None = None,
 ) -> EvaluationResult:
-    folder = resolve_model_folder(project, model)
-    trained = load_trained_model(folder)
-    if trained.schema.task is not project.config.labels.task:
-        raise ValidationError(
-            f"{folder}: a {trained.schema.task} model cannot evaluate a {project.config.labels.task} project"
-        )
+    folder, trained = load_project_model(project, model, "evaluate")
     with project.open_catalog() as catalog:
         snapshot_id = snapshot or catalog.create_snapshot(name="evaluate").id
         records = [

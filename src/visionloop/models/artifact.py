@@ -6,11 +6,14 @@ config, the label schema, the weights' sha256 (checked on load) and the metrics 
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from visionloop.core.errors import ValidationError
@@ -19,11 +22,19 @@ from visionloop.models.config import ModelConfig
 from visionloop.models.weights import load_weights, save_weights
 from visionloop.storage.filesystem import atomic_write_local
 
-__all__ = ["ARTIFACT_VERSION", "ModelArtifact", "read_artifact", "write_artifact"]
+__all__ = [
+    "ARTIFACT_VERSION",
+    "ModelArtifact",
+    "read_artifact",
+    "read_training_items",
+    "write_artifact",
+    "write_training_items",
+]
 
 ARTIFACT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 META_NAME = "model.json"
+TRAINING_ITEMS_NAME = "training_items.npy"
 
 
 @dataclass(frozen=True)
@@ -97,3 +108,22 @@ def read_artifact(folder: Path) -> ModelArtifact:
 def load_artifact_weights(artifact: ModelArtifact) -> dict[str, torch.Tensor]:
     """The artifact's weights, refused when the file changed since it was written."""
     return load_weights(artifact.weights_path, expected_sha256=artifact.weights_sha256).state_dict
+
+
+def write_training_items(folder: Path, item_ids: Iterable[int]) -> None:
+    """Record which catalog items the model trained on: calibration must use other items."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(sorted(set(item_ids)), dtype=np.int64), allow_pickle=False)
+    atomic_write_local(str(folder / TRAINING_ITEMS_NAME), buffer.getvalue())
+
+
+def read_training_items(folder: Path) -> set[int] | None:
+    """The item ids a model trained on, or None when it did not record them."""
+    path = folder / TRAINING_ITEMS_NAME
+    if not path.is_file():
+        return None
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"{path}: unreadable list of training items: {exc}") from exc
+    return {int(value) for value in np.asarray(values).reshape(-1).tolist()}

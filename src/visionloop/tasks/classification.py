@@ -17,6 +17,7 @@ from visionloop.core.schema import LabelSchema
 from visionloop.models.backbones import WeightsInfo
 from visionloop.models.classifier import build_classifier
 from visionloop.models.config import ModelConfig
+from visionloop.models.embeddings import EmbeddingSource
 from visionloop.tasks.examples import Example
 from visionloop.tasks.preprocess import normalised_tensor
 from visionloop.tasks.spec import Batch, OnnxOutput
@@ -49,6 +50,12 @@ class ClassifierFamily:
         if not isinstance(batch.images, torch.Tensor):
             raise TypeError("the classifier family collates images into one tensor")
         return {"loss_classifier": F.cross_entropy(model(batch.images), batch.targets)}
+
+    def embedding_source(self, model: nn.Module) -> EmbeddingSource:
+        """What the classifier head sees: the pooled backbone features (torchvision classifiers
+        end in one linear layer)."""
+        head = [module for module in model.modules() if isinstance(module, nn.Linear)][-1]
+        return head, "input"
 
     def probabilities(
         self, model: nn.Module, images: Sequence[npt.NDArray[np.uint8]], config: ModelConfig

@@ -22,6 +22,7 @@ from visionloop.formats.masks import rle_encode
 from visionloop.models.backbones import WeightsInfo
 from visionloop.models.config import ModelConfig
 from visionloop.models.detectors import DetectorKind, DetectorSpec, build_detector
+from visionloop.models.embeddings import EmbeddingSource
 from visionloop.tasks.examples import Example
 from visionloop.tasks.preprocess import unit_tensor
 from visionloop.tasks.spec import Batch, OnnxOutput
@@ -102,6 +103,13 @@ class RCNNFamily:
     def loss(self, model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
         losses: dict[str, torch.Tensor] = model(batch.images, batch.targets)
         return losses
+
+    def embedding_source(self, model: nn.Module) -> EmbeddingSource:
+        """The feature pyramid, each level averaged over the image and concatenated."""
+        backbone = model.backbone
+        if not isinstance(backbone, nn.Module):
+            raise TypeError("a detector has a backbone module")
+        return backbone, "output"
 
     def predict(
         self,

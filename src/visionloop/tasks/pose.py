@@ -14,6 +14,7 @@ from visionloop.core.labels import Label, ObjectLabels
 from visionloop.core.schema import LabelSchema
 from visionloop.models.backbones import WeightsInfo
 from visionloop.models.config import ModelConfig
+from visionloop.models.embeddings import EmbeddingSource
 from visionloop.models.heatmap import build_heatmap_pose, decode_heatmaps, heatmap_loss, heatmap_targets
 from visionloop.tasks.examples import Example
 from visionloop.tasks.preprocess import normalised_tensor
@@ -66,6 +67,13 @@ class HeatmapFamily:
         keypoints = [t if t.numel() else torch.zeros(0, parts, 3) for t in batch.targets]
         targets = heatmap_targets(keypoints, (logits.shape[2], logits.shape[3]), _STRIDE)
         return heatmap_loss(logits, offsets, targets)
+
+    def embedding_source(self, model: nn.Module) -> EmbeddingSource:
+        """The backbone's stride-16 features, averaged over the image."""
+        features = model.features
+        if not isinstance(features, nn.Module):
+            raise TypeError("the heatmap network has a features module")
+        return features, "output"
 
     def predict(
         self,

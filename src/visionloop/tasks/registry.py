@@ -14,6 +14,8 @@ from visionloop.core.errors import ValidationError
 from visionloop.core.labels import Label
 from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.models.artifact import ModelArtifact, load_artifact_weights, read_artifact
+from visionloop.models.embeddings import capture_embeddings
+from visionloop.project import Project
 from visionloop.tasks.classification import ClassifierFamily, classification_uncertainty
 from visionloop.tasks.detection import RCNNFamily, object_uncertainty
 from visionloop.tasks.metrics import (
@@ -25,7 +27,14 @@ from visionloop.tasks.metrics import (
 from visionloop.tasks.pose import HeatmapFamily, keypoint_uncertainty
 from visionloop.tasks.spec import ModelFamily, TaskSpec
 
-__all__ = ["TASKS", "TrainedModel", "get_task", "load_trained_model"]
+__all__ = [
+    "TASKS",
+    "TrainedModel",
+    "get_task",
+    "load_project_model",
+    "load_trained_model",
+    "resolve_model_folder",
+]
 
 TASKS: dict[TaskType, TaskSpec] = {
     TaskType.CLASSIFICATION: TaskSpec(
@@ -86,6 +95,23 @@ class TrainedModel:
     def predict(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Label]:
         return self.family.predict(self.network, images, self.artifact.schema, self.artifact.model)
 
+    def predict_and_embed(
+        self, images: Sequence[npt.NDArray[np.uint8]]
+    ) -> tuple[list[Label], npt.NDArray[np.float32]]:
+        """Labels and one embedding row per image, from the same forward pass."""
+        with capture_embeddings(self.family.embedding_source(self.network)) as captured:
+            labels = self.predict(images)
+        embeddings = np.concatenate(captured) if captured else np.zeros((len(images), 0), np.float32)
+        if len(embeddings) != len(images):
+            raise RuntimeError(f"captured {len(embeddings)} embeddings for {len(images)} images")
+        return labels, embeddings
+
+    @property
+    def version(self) -> str:
+        """How predictions name this model: its training run, or its weights' hash."""
+        run = self.artifact.run_id
+        return f"run:{run}" if run else f"sha256:{self.artifact.weights_sha256[:16]}"
+
 
 def load_trained_model(folder: Path) -> TrainedModel:
     """Rebuild a saved model (no pretrained download: the saved weights replace them)."""
@@ -101,3 +127,29 @@ def load_trained_model(folder: Path) -> TrainedModel:
         raise ValidationError(f"{artifact.weights_path}: weights do not fit the model: {exc}") from exc
     network.eval()
     return TrainedModel(network=network, spec=spec, family=family, artifact=artifact)
+
+
+def resolve_model_folder(project: Project, model: str) -> Path:
+    """A model named by training run id (or its prefix) or by its folder."""
+    candidate = Path(model).expanduser()
+    if (candidate / "model.json").is_file():
+        return candidate
+    runs = project.root / "runs"
+    if runs.is_dir() and model and all(c in "0123456789abcdef" for c in model):
+        matches = [path for path in runs.iterdir() if path.name.startswith(model)]
+        if len(matches) == 1 and (matches[0] / "model" / "model.json").is_file():
+            return matches[0] / "model"
+        if len(matches) > 1:
+            raise ValidationError(f"run id prefix {model!r} is ambiguous")
+    raise ValidationError(f"{model}: neither a model folder nor the id of a finished training run")
+
+
+def load_project_model(project: Project, model: str, purpose: str) -> tuple[Path, TrainedModel]:
+    """Resolve and load ``model`` for ``purpose`` (e.g. "evaluate"), refusing another task's."""
+    folder = resolve_model_folder(project, model)
+    trained = load_trained_model(folder)
+    if trained.schema.task is not project.config.labels.task:
+        raise ValidationError(
+            f"{folder}: a {trained.schema.task} model cannot {purpose} a {project.config.labels.task} project"
+        )
+    return folder, trained

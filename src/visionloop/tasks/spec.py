@@ -23,6 +23,7 @@ from visionloop.core.labels import Label
 from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.models.backbones import WeightsInfo
 from visionloop.models.config import ModelConfig
+from visionloop.models.embeddings import EmbeddingSource
 from visionloop.tasks.examples import Example
 
 __all__ = ["Batch", "MetricsFunction", "ModelFamily", "OnnxOutput", "TaskSpec"]
@@ -73,6 +74,10 @@ class ModelFamily(Protocol):
         config: ModelConfig,
     ) -> list[Label]:
         """Labels for raw RGB images (any size), in original pixel coordinates."""
+        ...
+
+    def embedding_source(self, model: nn.Module) -> EmbeddingSource:
+        """The module whose input or output, pooled, is an image's embedding."""
         ...
 
 

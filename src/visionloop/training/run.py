@@ -16,6 +16,7 @@ from visionloop.catalog import Catalog
 from visionloop.core.errors import ConfigError, ValidationError
 from visionloop.core.schema import LabelSchema
 from visionloop.datasets.records import ImageReader, snapshot_records
+from visionloop.models.artifact import write_training_items
 from visionloop.project import Project
 from visionloop.training.checkpoint import LoopState
 from visionloop.training.config import TrainConfig
@@ -103,6 +104,7 @@ def train_project(
             if isinstance(exc, Exception):
                 catalog.finish_run(run_id, {}, error=f"{type(exc).__name__}: {exc}")
             raise
+        write_training_items(result.artifact.folder, (r.item_id for r in train if r.item_id is not None))
         catalog.finish_run(run_id, _outputs(result, schema))
     return TrainRunResult(run_id, snapshot_id, result, len(train), len(val))
 

@@ -1,0 +1,221 @@
+"""Pre-labeling: run a trained model over catalog items and store its predictions and embeddings.
+
+A stored run of kind ``prelabel``. Images are read and decoded by data-loader workers while the
+model predicts the previous batch; JPEGs decode at a reduced DCT scale when the model shrinks
+them anyway, and predictions are moved back to the full image's pixels. Every ``chunk`` items
+the embeddings are written (``runs/<run>/embeddings/chunk-NNNNN.npz``) and then the predictions
+committed with the run id, so a killed run resumes where it stopped (``resume_run``) and an
+item is never predicted twice by one run. Images that cannot be decoded are reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from visionloop.active.store import PRELABEL_KIND, embeddings_dir, write_embeddings_chunk
+from visionloop.active.uncertainty import item_confidence
+from visionloop.catalog import Catalog
+from visionloop.core.errors import ValidationError, VisionloopError
+from visionloop.core.labels import Label
+from visionloop.datasets.records import ImageReader
+from visionloop.project import Project
+from visionloop.tasks.registry import TrainedModel, load_project_model
+from visionloop.tasks.rescale import rescale_label
+
+__all__ = ["PrelabelOptions", "PrelabelReport", "prelabel", "prelabel_items"]
+
+ItemChoice = Literal["unlabeled", "labeled", "all"]
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PrelabelOptions:
+    """``items``: which active items to predict (``unlabeled``: no annotation of any kind yet)."""
+
+    items: ItemChoice = "unlabeled"
+    batch_size: int = 32
+    workers: int = 1
+    chunk: int = 1024
+    limit: int | None = None
+    draft: bool = True
+
+
+@dataclass
+class PrelabelReport:
+    run_id: str
+    model: str
+    model_version: str
+    items: int
+    predicted: int = 0
+    already_done: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    embedding_dim: int = 0
+    embeddings: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _ItemImages(Dataset[tuple[int, npt.NDArray[np.uint8] | None, tuple[int, int], str]]):
+    """(item id, decoded pixels or None, full size, error) per item; decoding runs in workers."""
+
+    def __init__(self, items: Sequence[tuple[int, str]], reader: ImageReader, at_least: int | None) -> None:
+        self.items = list(items)
+        self.reader = reader
+        self.at_least = at_least
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[int, npt.NDArray[np.uint8] | None, tuple[int, int], str]:
+        item_id, uri = self.items[index]
+        try:
+            if self.at_least is None:
+                image = self.reader(uri)
+                return item_id, image, (int(image.shape[0]), int(image.shape[1])), ""
+            image, full = self.reader.reduced(uri, self.at_least)
+            return item_id, image, full, ""
+        except (VisionloopError, OSError) as exc:
+            return item_id, None, (0, 0), f"{uri}: {exc}"
+
+
+def _as_list(batch: list[Any]) -> list[Any]:
+    return batch
+
+
+def prelabel_items(catalog: Catalog, choice: ItemChoice) -> list[tuple[int, str]]:
+    """``(item id, uri)`` of the active items ``choice`` names, in id order."""
+    items = [(item.id, item.uri) for item in catalog.iter_items()]
+    if choice == "all":
+        return items
+    labelled = set(catalog.current_annotations())
+    if choice == "labeled":
+        return [item for item in items if item[0] in labelled]
+    return [item for item in items if item[0] not in labelled]
+
+
+def prelabel(
+    project: Project,
+    model: str,
+    options: PrelabelOptions = PrelabelOptions(),
+    *,
+    resume_run: str | None = None,
+    progress: Progress | None = None,
+    only: Collection[int] | None = None,
+) -> PrelabelReport:
+    """Predict ``options.items`` (restricted to the ids in ``only`` when given) with ``model``
+    (run id or folder) as a new or resumed run."""
+    folder, trained = load_project_model(project, model, "pre-label")
+    with project.open_catalog() as catalog:
+        if resume_run is not None:
+            record = catalog.get_run(resume_run)
+            if record.kind != PRELABEL_KIND or record.status == "succeeded":
+                raise ValidationError(f"run {resume_run} is not an unfinished pre-label run")
+            options = PrelabelOptions(**{**asdict(options), **record.config})
+            run_id = resume_run
+            done = set(catalog.run_predictions(run_id))
+        else:
+            run_id, done = "", set()
+        items = prelabel_items(catalog, options.items)
+        if only is not None:
+            wanted = set(only)
+            items = [item for item in items if item[0] in wanted]
+        items = items[: options.limit]
+        if not run_id:
+            run_id = catalog.start_run(
+                PRELABEL_KIND,
+                asdict(options),
+                {
+                    "model": str(folder),
+                    "model_version": trained.version,
+                    "model_sha256": trained.artifact.weights_sha256,
+                    "items": len(items),
+                },
+                parent_id=None,
+            )
+        report = PrelabelReport(run_id, str(folder), trained.version, len(items))
+        report.embeddings = str(embeddings_dir(project, run_id))
+        todo = [item for item in items if item[0] not in done]
+        report.already_done = len(items) - len(todo)
+        try:
+            _predict(catalog, trained, todo, options, project, report, progress)
+        except BaseException as exc:
+            if isinstance(exc, Exception):  # Ctrl-C leaves the run resumable
+                catalog.finish_run(run_id, report.to_dict(), error=f"{type(exc).__name__}: {exc}")
+            raise
+        catalog.finish_run(run_id, report.to_dict())
+    return report
+
+
+def _predict(
+    catalog: Catalog,
+    trained: TrainedModel,
+    todo: list[tuple[int, str]],
+    options: PrelabelOptions,
+    project: Project,
+    report: PrelabelReport,
+    progress: Progress | None,
+) -> None:
+    at_least = trained.artifact.model.image_size if options.draft else None
+    reader = ImageReader(project.config.s3.fsspec_options())
+    loader: DataLoader[Any] = DataLoader(
+        _ItemImages(todo, reader, at_least),
+        batch_size=options.batch_size,
+        num_workers=options.workers,
+        collate_fn=_as_list,
+    )
+    folder = embeddings_dir(project, report.run_id)
+    pending: list[tuple[int, Label, float | None]] = []
+    pending_rows: list[npt.NDArray[np.float32]] = []
+    started = time.perf_counter()
+    seen = 0
+    with torch.inference_mode():
+        for batch in loader:
+            good = [(item_id, image, full) for item_id, image, full, _ in batch if image is not None]
+            report.failed.extend(
+                {"item": str(item_id), "reason": error} for item_id, image, _, error in batch if image is None
+            )
+            if good:
+                labels, rows = trained.predict_and_embed([image for _, image, _ in good])
+                for (item_id, image, full), label in zip(good, labels, strict=True):
+                    moved = rescale_label(label, (int(image.shape[0]), int(image.shape[1])), full)
+                    pending.append((item_id, moved, item_confidence(moved)))
+                pending_rows.append(rows)
+                report.embedding_dim = int(rows.shape[1])
+            seen += len(batch)
+            if len(pending) >= options.chunk:
+                _flush(catalog, trained, folder, pending, pending_rows, report)
+            if progress is not None:
+                progress(seen, len(todo))
+    _flush(catalog, trained, folder, pending, pending_rows, report)
+    report.seconds = time.perf_counter() - started
+    report.images_per_second = report.predicted / report.seconds if report.seconds > 0 else 0.0
+
+
+def _flush(
+    catalog: Catalog,
+    trained: TrainedModel,
+    folder: Path,
+    pending: list[tuple[int, Label, float | None]],
+    rows: list[npt.NDArray[np.float32]],
+    report: PrelabelReport,
+) -> None:
+    """Embeddings first, then the predictions: a crash in between only repeats work on resume."""
+    if not pending:
+        return
+    write_embeddings_chunk(folder, [item_id for item_id, _, _ in pending], rows)
+    catalog.add_predictions(trained.version, pending, run_id=report.run_id)
+    report.predicted += len(pending)
+    pending.clear()
+    rows.clear()
