@@ -15,11 +15,11 @@ a model folder and evaluated on the same test split.
   detection         Faster R-CNN on MobileNetV2 + FPN           box mAP (COCO, pycocotools)
   segmentation      Mask R-CNN on MobileNetV2 + FPN             mask mAP and box mAP
   keypoints         Keypoint R-CNN on MobileNetV2 + FPN         OKS AP, PCK, pixel error
-  pose (heatmap)    DeepLabCut-style heatmaps, one item/scene   OKS AP, PCK, pixel error
+  pose (heatmap)    DeepLabCut-style heatmaps, one item/scene   pixel error, PCK, OKS AP
 
-Target: each trained model's headline metric is far above the untrained model's (printed as
-PASS when it is at least 0.25 higher and at least 5x the untrained value). Nothing asserts; the
-exit code is 0 unless something crashes.
+Target: each trained model's headline metric is far better than the untrained model's (PASS:
+a score at least 0.25 higher and at least 5x the untrained value; an error at most 1/5 of it).
+Nothing asserts; the exit code is 0 unless something crashes.
 
 Usage::
 
@@ -73,6 +73,7 @@ class BenchTask:
     lr: float
     epochs: int
     keypoints: bool = False
+    lower_is_better: bool = False
 
 
 # Epochs are sized so the whole benchmark takes about 25 minutes on 2 CPU cores.
@@ -84,8 +85,10 @@ BENCH_TASKS = {
     "keypoints": BenchTask(
         "keypoints", TaskType.KEYPOINTS, "keypoint_rcnn", "oks_ap", (1, 3), 128, 0.02, 6, keypoints=True
     ),
+    # DeepLabCut judges pose models by pixel error; OKS AP with COCO's person-sized sigma is
+    # harsh on 28-56 px items (a 3 px miss on a 30 px item already scores OKS ~0.6).
     "pose": BenchTask(
-        "pose", TaskType.KEYPOINTS, "heatmap", "oks_ap", (1, 1), 128, 0.001, 15, keypoints=True
+        "pose", TaskType.KEYPOINTS, "heatmap", "pixel_error", (1, 1), 128, 0.001, 15, True, True
     ),
 }
 SHOWN = ("map", "map50", "mask_map", "oks_ap", "pck", "pixel_error")
@@ -106,10 +109,14 @@ class TaskResult:
     train_images_per_second: float
     data_seconds: float
 
+    lower_is_better: bool = False
+
     @property
     def passed(self) -> bool:
-        after = self.trained.get(self.headline) or 0.0
-        before = self.untrained.get(self.headline) or 0.0
+        after, before = self.trained.get(self.headline), self.untrained.get(self.headline)
+        if self.lower_is_better:  # an error: must shrink FACTOR-fold (an untrained n/a is worst)
+            return after is not None and (before is None or after * FACTOR <= before)
+        after, before = after or 0.0, before or 0.0
         return after >= before + MARGIN and after >= FACTOR * before
 
 
@@ -214,6 +221,7 @@ def run_task(bench: BenchTask, args: argparse.Namespace, root: Path) -> TaskResu
         train_seconds=state.train_seconds,
         train_images_per_second=trained.result.images_per_second,
         data_seconds=data_seconds,
+        lower_is_better=bench.lower_is_better,
     )
     print(
         f"[{bench.name}] trained {format_figures(result.trained)}"
@@ -290,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{timing}  {verdict}"
             )
     print(
-        f"\n* headline metric; PASS = trained >= untrained + {MARGIN} and >= {FACTOR}x untrained. "
+        f"\n* headline metric; PASS = trained >= untrained + {MARGIN} and >= {FACTOR}x untrained "
+        f"(errors: trained <= untrained / {FACTOR}). "
         "pixel_error is in pixels of the 128 px scenes (lower is better; n/a when nothing is matched)."
     )
     if args.json:
