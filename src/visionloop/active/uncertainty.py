@@ -20,22 +20,42 @@ import numpy.typing as npt
 
 from visionloop.core.labels import ClassLabel, Label, ObjectLabels
 
-__all__ = ["UNCERTAINTY_STRATEGIES", "item_confidence", "object_confidences", "uncertainty_scores"]
+__all__ = [
+    "UNCERTAINTY_STRATEGIES",
+    "item_confidence",
+    "object_confidences",
+    "probability_uncertainty",
+    "uncertainty_scores",
+]
 
 FloatArray = npt.NDArray[np.float64]
 UNCERTAINTY_STRATEGIES = ("least-confidence", "margin", "entropy")
 
 
+def probability_uncertainty(probabilities: npt.ArrayLike) -> dict[str, FloatArray]:
+    """The three classification scores for each row of an ``(N, C)`` probability matrix."""
+    rows = np.sort(np.asarray(probabilities, dtype=np.float64), axis=1)[:, ::-1]
+    classes = rows.shape[1]
+    top = rows[:, 0]
+    second = rows[:, 1] if classes > 1 else np.zeros_like(top)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(rows > 0, rows * np.log(np.where(rows > 0, rows, 1.0)), 0.0)
+    entropy = -terms.sum(axis=1) / np.log(classes) if classes > 1 else np.zeros_like(top)
+    return {
+        "least-confidence": 1.0 - top,
+        "margin": 1.0 - (top - second),
+        "entropy": np.clip(entropy, 0.0, 1.0),
+    }
+
+
 def _classification(label: ClassLabel) -> tuple[float, float, float]:
     if label.probabilities is not None and len(label.probabilities) > 1:
-        probabilities = np.sort(np.asarray(label.probabilities, dtype=np.float64))[::-1]
+        probabilities = np.asarray([label.probabilities], dtype=np.float64)
     else:
         top = 1.0 if label.score is None else float(label.score)
-        probabilities = np.array([top, 1.0 - top])
-    classes = len(probabilities)
-    positive = probabilities[probabilities > 0]
-    entropy = float(-(positive * np.log(positive)).sum() / np.log(classes)) if classes > 1 else 0.0
-    return 1.0 - probabilities[0], 1.0 - (probabilities[0] - probabilities[1]), min(1.0, entropy)
+        probabilities = np.array([[top, 1.0 - top]])
+    scores = probability_uncertainty(probabilities)
+    return float(scores["least-confidence"][0]), float(scores["margin"][0]), float(scores["entropy"][0])
 
 
 def object_confidences(label: ObjectLabels) -> FloatArray:
