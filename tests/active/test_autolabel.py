@@ -195,3 +195,21 @@ def test_masks_agree_by_mask_overlap_not_by_box() -> None:
     assert objects_agree(truth, solid, "box", 0.9)
     assert not objects_agree(truth, solid, "mask", 0.9)
     assert objects_agree(truth, solid, "mask", 0.5)  # IoU = 156 / 256
+
+
+def test_the_cli_reports_coverage_and_what_is_missing(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from visionloop.cli.app import app
+
+    project, ids = _project(tmp_path, 140)
+    _prelabel_run(project, tmp_path, {item: "cat" for item in ids[:40]}, ids[40:], trained_on=[])
+    runner = CliRunner()
+    result = runner.invoke(app, ["-p", str(project.root), "autolabel", "--global"])
+    assert result.exit_code == 0, result.output
+    assert "auto-accepted 0 of 100" in result.output and "more held-out items" in result.output
+    result = runner.invoke(app, ["-p", str(project.root), "autolabel", "--global", "--json", "--dry-run"])
+    report = json.loads(result.output)
+    assert report["accepted"] == 0 and report["labels_needed"] > 0 and report["candidates"] == 100
