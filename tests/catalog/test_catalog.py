@@ -71,6 +71,9 @@ def test_current_annotations_of_some_items_reads_only_those(catalog: Catalog) ->
     assert set(some) == {items[1], items[3]}
     assert some[items[1]].label == ClassLabel("dog") and some[items[1]].version == 2
     assert catalog.current_annotations([]) == {}
+    everything = _add_items(catalog, 6)  # one more item, never annotated
+    assert len(everything) == 6
+    assert catalog.annotated_item_ids() == set(catalog.current_annotations()) == set(items)
 
 
 def test_database_refuses_to_rewrite_history(catalog: Catalog) -> None:

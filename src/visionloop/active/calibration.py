@@ -141,7 +141,7 @@ def _certify(
             f"{total} calibration items; at least {minimum} are needed to certify the target "
             f"({minimum - total} more)"
         )
-        return ClassThreshold(group, None, total, 0, 0, None, 0.0, reason, more_needed=minimum - total)
+        return _refused(group, total, reason, more_needed=minimum - total)
     order = np.argsort(-scores, kind="stable")
     sorted_scores = scores[order]
     errors = np.cumsum(~correct[order])
@@ -166,8 +166,8 @@ def _certify(
     return best
 
 
-def _refused(group: str | None, total: int, reason: str) -> ClassThreshold:
-    return ClassThreshold(group, None, total, 0, 0, None, 0.0, reason=reason)
+def _refused(group: str | None, total: int, reason: str, more_needed: int = 0) -> ClassThreshold:
+    return ClassThreshold(group, None, total, 0, 0, None, 0.0, reason, more_needed)
 
 
 def calibrate_thresholds(

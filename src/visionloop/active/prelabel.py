@@ -14,14 +14,20 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from visionloop.active.store import PRELABEL_KIND, embeddings_dir, write_embeddings_chunk
+from visionloop.active.store import (
+    PRELABEL_KIND,
+    ItemChoice,
+    embeddings_dir,
+    prelabel_items,
+    write_embeddings_chunk,
+)
 from visionloop.active.uncertainty import item_confidence
 from visionloop.catalog import Catalog
 from visionloop.core.errors import ValidationError, VisionloopError
@@ -31,9 +37,8 @@ from visionloop.project import Project
 from visionloop.tasks.registry import TrainedModel, load_project_model
 from visionloop.tasks.rescale import rescale_label
 
-__all__ = ["PrelabelOptions", "PrelabelReport", "prelabel", "prelabel_items"]
+__all__ = ["PrelabelOptions", "PrelabelReport", "prelabel"]
 
-ItemChoice = Literal["unlabeled", "labeled", "all"]
 Progress = Callable[[int, int], None]
 
 
@@ -81,9 +86,6 @@ class _ItemImages(Dataset[tuple[int, npt.NDArray[np.uint8] | None, tuple[int, in
     def __getitem__(self, index: int) -> tuple[int, npt.NDArray[np.uint8] | None, tuple[int, int], str]:
         item_id, uri = self.items[index]
         try:
-            if self.at_least is None:
-                image = self.reader(uri)
-                return item_id, image, (int(image.shape[0]), int(image.shape[1])), ""
             image, full = self.reader.reduced(uri, self.at_least)
             return item_id, image, full, ""
         except (VisionloopError, OSError) as exc:
@@ -92,17 +94,6 @@ class _ItemImages(Dataset[tuple[int, npt.NDArray[np.uint8] | None, tuple[int, in
 
 def _as_list(batch: list[Any]) -> list[Any]:
     return batch
-
-
-def prelabel_items(catalog: Catalog, choice: ItemChoice) -> list[tuple[int, str]]:
-    """``(item id, uri)`` of the active items ``choice`` names, in id order."""
-    items = [(item.id, item.uri) for item in catalog.iter_items()]
-    if choice == "all":
-        return items
-    labelled = set(catalog.current_annotations())
-    if choice == "labeled":
-        return [item for item in items if item[0] in labelled]
-    return [item for item in items if item[0] not in labelled]
 
 
 def prelabel(

@@ -63,7 +63,7 @@ def select_items(
     if budget < 1:
         raise ValidationError(f"budget must be at least 1, got {budget}")
     with project.open_catalog() as catalog:
-        labelled = set(catalog.current_annotations())
+        labelled = catalog.annotated_item_ids()
         unlabelled = {item.id: item.uri for item in catalog.iter_items() if item.id not in labelled}
         needs_model = strategy != "random" or class_balance
         run_of_predictions = None

@@ -1,4 +1,5 @@
-"""Where pre-label runs keep their embeddings: numpy ``.npz`` chunks, never pickles.
+"""What pre-label runs read and keep: the items they cover, and their embeddings as numpy
+``.npz`` chunks, never pickles.
 
 ``runs/<run>/embeddings/chunk-NNNNN.npz`` holds ``item_ids`` (int64) and ``embeddings``
 (float16, one row per item). Loading passes ``allow_pickle=False``.
@@ -8,16 +9,38 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from visionloop.catalog import Catalog
 from visionloop.project import Project
 from visionloop.storage import atomic_write_local
 
-__all__ = ["PRELABEL_KIND", "embeddings_dir", "load_embeddings", "write_embeddings_chunk"]
+__all__ = [
+    "PRELABEL_KIND",
+    "ItemChoice",
+    "embeddings_dir",
+    "load_embeddings",
+    "prelabel_items",
+    "write_embeddings_chunk",
+]
 
 PRELABEL_KIND = "prelabel"
+ItemChoice = Literal["unlabeled", "labeled", "all"]
+
+
+def prelabel_items(catalog: Catalog, choice: ItemChoice) -> list[tuple[int, str]]:
+    """``(item id, uri)`` of the active items ``choice`` names, in id order (``unlabeled``: no
+    annotation of any kind yet)."""
+    items = [(item.id, item.uri) for item in catalog.iter_items()]
+    if choice == "all":
+        return items
+    labelled = catalog.annotated_item_ids()
+    if choice == "labeled":
+        return [item for item in items if item[0] in labelled]
+    return [item for item in items if item[0] not in labelled]
 
 
 def embeddings_dir(project: Project, run_id: str) -> Path:

@@ -94,9 +94,11 @@ def _need_embeddings(pool: Candidates, name: str) -> FloatArray:
     return _normalised(pool.embeddings)
 
 
-def _squared_distances(points: FloatArray, centre: FloatArray) -> FloatArray:
-    """Squared L2 distances from unit-norm ``points`` to unit-norm ``centre`` (one matmul)."""
-    return np.maximum(2.0 - 2.0 * (points @ centre), 0.0)
+def _squared_distances(points: FloatArray, centres: FloatArray) -> FloatArray:
+    """Squared L2 distances between unit-norm rows: to one centre ``(D,)`` a vector, to the
+    columns of ``(D, M)`` a matrix (one matmul either way)."""
+    result: FloatArray = np.maximum(2.0 - 2.0 * (points @ centres), 0.0)
+    return result
 
 
 def farthest_first(
@@ -109,7 +111,7 @@ def farthest_first(
     if seeds is not None and len(seeds):
         for start in range(0, len(seeds), 256):
             block = seeds[start : start + 256]
-            nearest = np.minimum(nearest, np.maximum(2.0 - 2.0 * (points @ block.T), 0.0).min(axis=1))
+            nearest = np.minimum(nearest, _squared_distances(points, block.T).min(axis=1))
         first = int(np.argmax(nearest))
     else:
         first = int(rng.integers(len(points)))
@@ -192,7 +194,7 @@ def _typicality(members: FloatArray) -> FloatArray:
     if len(members) == 1:
         return np.ones(1)
     neighbours = min(TYPICALITY_NEIGHBOURS, len(members) - 1)
-    distances = np.sqrt(np.maximum(2.0 - 2.0 * members @ members.T, 0.0))
+    distances = np.sqrt(_squared_distances(members, members.T))
     np.fill_diagonal(distances, np.inf)
     nearest = np.sort(distances, axis=1)[:, :neighbours]
     result: FloatArray = 1.0 / (nearest.mean(axis=1) + 1e-12)

@@ -225,6 +225,13 @@ class Catalog:
                 out.update({row.item_id: _annotation_record(row) for row in connection.execute(query)})
         return out
 
+    def annotated_item_ids(self) -> set[int]:
+        """Items with an annotation of any provenance: the keys of :meth:`current_annotations`,
+        without reading and parsing every label."""
+        with read_connection(self.engine) as connection:
+            query = select(annotation_versions.c.item_id).distinct()
+            return {int(item_id) for item_id in connection.execute(query).scalars()}
+
     # -- predictions ----------------------------------------------------------------------
     def add_predictions(
         self,
