@@ -91,17 +91,19 @@ def test_certified_labels_are_accepted_as_auto_and_human_labels_still_win(tmp_pa
     report = autolabel(project, AutolabelOptions(target_accuracy=0.95, audit=0.1), prelabel_run=run)
 
     assert report.calibration_items == 1200 and report.candidates == 300
-    # Only the sure half (99% right) can be certified at 95%; the unsure half (60%) never.
-    assert 0 < report.accepted <= 150
+    # The sure half (99% right) is certified at 95%; of the unsure half (60%) at most the top
+    # few can join before the accepted set's error bound would pass 5%.
+    assert 100 <= report.accepted <= 180
     certified = [entry for entry in report.thresholds.values() if entry["threshold"] is not None]
-    assert certified and all(entry["threshold"] >= 0.8 for entry in certified)
+    assert certified and all(entry["threshold"] >= 0.7 for entry in certified)
     assert all(entry["error_bound"] <= 0.05 for entry in certified)
     with project.open_catalog() as catalog:
         current = catalog.current_annotations(pool)
         autos = {item: a for item, a in current.items() if a.provenance.kind is ProvenanceKind.AUTO}
         assert len(autos) == report.accepted
         assert all(a.provenance.calibration_run == report.run_id for a in autos.values())
-        assert all(item % 2 == 0 for item in autos)  # the sure ones
+        unsure = [item for item in autos if item % 2]
+        assert len(unsure) <= 0.1 * len(autos)  # almost all of them the sure ones
         assert set(report.audit_items) <= set(autos) and len(report.audit_items) == np.ceil(0.1 * len(autos))
         item = next(iter(autos))
         catalog.add_annotation(item, ClassLabel("dog"), Provenance.human("reviewer"))
@@ -112,7 +114,7 @@ def test_too_few_held_out_labels_accept_nothing_and_say_how_many_more(tmp_path: 
     project, ids = _project(tmp_path, 140)
     truths = {item: "cat" for item in ids[:40]}
     run = _prelabel_run(project, tmp_path, truths, ids[40:], trained_on=[])
-    report = autolabel(project, AutolabelOptions(per_class=False), prelabel_run=run)
+    report = autolabel(project, AutolabelOptions(), prelabel_run=run)
     assert report.accepted == 0 and report.labels_needed is not None and report.labels_needed > 0
     with project.open_catalog() as catalog:
         kinds = {a.provenance.kind for a in catalog.current_annotations().values()}

@@ -56,7 +56,7 @@ class AutolabelOptions:
     target_accuracy: float = 0.95
     confidence: float = 0.95
     audit: float = 0.02
-    per_class: bool = True
+    per_class: bool = False
     match: float = 0.5
     object_score: float = 0.5
     seed: int = 0

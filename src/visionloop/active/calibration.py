@@ -7,11 +7,14 @@ humans labelled and the model never trained on (the calibration set):
 * For a candidate threshold ``t``, the accepted calibration items are those scoring ``>= t``;
   ``n`` of them, ``e`` wrong. The Clopper-Pearson upper bound ``U(e, n, delta)`` on the true error
   rate holds with probability ``1 - delta`` (exact binomial, no normal approximation).
-* The candidates are the thresholds that accept 5%, 10%, ..., 100% of the calibration items
-  (``COVERAGE_STEPS``), each tested at ``delta / 20`` (Bonferroni), and the lowest certified one
-  is used. Learn-then-Test (Angelopoulos et al. 2021) frames this as multiple testing; a fixed
-  sequence from the top would test the fragile small sets first and stop on one unlucky error.
-  With per-class thresholds ``delta`` is split between the classes as well.
+* The candidates are the thresholds that accept 2%, 4%, ..., 100% of the calibration items
+  (``COVERAGE_STEPS``). They are tested in that order, each at the full ``delta``, and testing
+  stops at the first failure: fixed-sequence testing, which Learn-then-Test (Angelopoulos et al.
+  2021) uses for risks that grow as the threshold falls, and which needs no Bonferroni split.
+  The first candidate tested is the one accepting ``START_MULTIPLE`` times the fewest items
+  that could pass at all (decided from counts alone, never from errors), so the sequence does
+  not stop on one unlucky error among a handful of top items. Per-class thresholds split
+  ``delta`` between the classes (Bonferroni), so that all of them hold together.
 * When even a perfect calibration set is too small to certify the target, nothing is accepted
   and :func:`labels_needed` says how many correct items it would take.
 
@@ -41,9 +44,10 @@ __all__ = [
 ]
 
 _BISECTION_STEPS = 60
-# Candidate thresholds accept 1/20, 2/20, ... of the calibration items; each is tested at
-# delta / COVERAGE_STEPS (Bonferroni), so any number of them may pass and the lowest is used.
-COVERAGE_STEPS = 20
+# Candidate thresholds accept 1/50, 2/50, ... of the calibration items, tested in that order.
+COVERAGE_STEPS = 50
+# Testing starts where a set of this many times the minimum certifiable size is accepted.
+START_MULTIPLE = 3
 
 
 def _log_factorials(n: int) -> npt.NDArray[np.float64]:
@@ -133,7 +137,8 @@ def _certify(
     delta: float,
     group: str | None,
 ) -> ClassThreshold:
-    """The lowest grid threshold whose accepted set is certified, testing each at ``delta``."""
+    """Fixed-sequence testing down the coverage grid, each test at ``delta``: the lowest threshold
+    reached before the first failure."""
     total = len(scores)
     minimum = labels_needed(1.0 - allowed_error, delta)
     if total < minimum:
@@ -146,17 +151,18 @@ def _certify(
     sorted_scores = scores[order]
     errors = np.cumsum(~correct[order])
     log_fact = _log_factorials(total)
+    start = min(total, START_MULTIPLE * minimum)
     best: ClassThreshold | None = None
     for step in range(1, COVERAGE_STEPS + 1):
         wanted = math.ceil(total * step / COVERAGE_STEPS)
-        if wanted < minimum:
-            continue  # too few items to pass even without errors
+        if wanted < start and step < COVERAGE_STEPS:
+            continue  # counts only: too small a set to be worth a test
         threshold = float(sorted_scores[wanted - 1])
         n = int(np.searchsorted(-sorted_scores, -threshold, side="right"))  # ties are accepted too
         e = int(errors[n - 1])
-        if _within(e, n, allowed_error, delta, log_fact):
-            bound = clopper_pearson_upper(e, n, delta)
-            best = ClassThreshold(group, threshold, total, n, e, bound, n / total)
+        if not _within(e, n, allowed_error, delta, log_fact):
+            break
+        best = ClassThreshold(group, threshold, total, n, e, clopper_pearson_upper(e, n, delta), n / total)
     if best is None:
         return _refused(
             group,
@@ -193,13 +199,13 @@ def calibrate_thresholds(
         raise ValidationError("calibration scores must be finite")
     allowed = 1.0 - target_accuracy
     if groups is None:
-        entry = _certify(score_array, correct_array, allowed, (1.0 - confidence) / COVERAGE_STEPS, None)
+        entry = _certify(score_array, correct_array, allowed, 1.0 - confidence, None)
         return Calibration(target_accuracy, confidence, False, {None: entry})
     group_array = np.asarray(list(groups), dtype=object)
     if group_array.shape != score_array.shape:
         raise ValidationError("groups must have one entry per calibration item")
     names = sorted({str(name) for name in group_array.tolist()})
-    delta = (1.0 - confidence) / (COVERAGE_STEPS * max(1, len(names)))  # Bonferroni: steps x classes
+    delta = (1.0 - confidence) / max(1, len(names))  # Bonferroni over the classes
     thresholds: dict[str | None, ClassThreshold] = {}
     for name in names:
         chosen = group_array == name

@@ -163,8 +163,13 @@ def autolabel(
         float, typer.Option(min=0.0, max=1.0, help="Share of accepted labels listed for a human audit.")
     ] = 0.02,
     per_class: Annotated[
-        bool, typer.Option("--per-class/--global", help="One threshold per predicted class, or one overall.")
-    ] = True,
+        bool,
+        typer.Option(
+            "--per-class/--global",
+            help="One threshold per predicted class (needs a few hundred held-out items per class), "
+            "or one overall.",
+        ),
+    ] = False,
     match: Annotated[
         float, typer.Option(min=0.05, max=1.0, help="IoU (boxes, masks) or OKS (keypoints) for a match.")
     ] = 0.5,
