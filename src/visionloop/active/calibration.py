@@ -47,7 +47,7 @@ _BISECTION_STEPS = 60
 # Candidate thresholds accept 1/50, 2/50, ... of the calibration items, tested in that order.
 COVERAGE_STEPS = 50
 # Testing starts where a set of this many times the minimum certifiable size is accepted.
-START_MULTIPLE = 3
+START_MULTIPLE = 5
 
 
 def _log_factorials(n: int) -> npt.NDArray[np.float64]:

@@ -52,6 +52,12 @@ class ModelArtifact:
     def weights_path(self) -> Path:
         return self.folder / WEIGHTS_NAME
 
+    @property
+    def version(self) -> str:
+        """How predictions name this model: its training run, or its weights' hash (whatever
+        runtime executes it)."""
+        return f"run:{self.run_id}" if self.run_id else f"sha256:{self.weights_sha256[:16]}"
+
 
 def write_artifact(
     folder: Path,

@@ -19,10 +19,10 @@ from visionloop.models.classifier import build_classifier
 from visionloop.models.config import ModelConfig
 from visionloop.models.embeddings import EmbeddingSource
 from visionloop.tasks.examples import Example
-from visionloop.tasks.preprocess import normalised_tensor
+from visionloop.tasks.preprocess import normalised_batch, normalised_tensor
 from visionloop.tasks.spec import Batch, OnnxOutput
 
-__all__ = ["ClassifierFamily", "classification_uncertainty"]
+__all__ = ["ClassifierFamily", "classification_uncertainty", "softmax"]
 
 
 class ClassifierFamily:
@@ -57,12 +57,18 @@ class ClassifierFamily:
         head = [module for module in model.modules() if isinstance(module, nn.Linear)][-1]
         return head, "input"
 
-    def probabilities(
+    def input_batch(
+        self, images: Sequence[npt.NDArray[np.uint8]], config: ModelConfig
+    ) -> npt.NDArray[np.float32]:
+        return normalised_batch(images, config.image_size)
+
+    def logits(
         self, model: nn.Module, images: Sequence[npt.NDArray[np.uint8]], config: ModelConfig
-    ) -> torch.Tensor:
-        inputs = torch.stack([normalised_tensor(image, config.image_size) for image in images])
+    ) -> npt.NDArray[np.float32]:
+        inputs = torch.from_numpy(self.input_batch(images, config))
         with torch.inference_mode():
-            return torch.softmax(model(inputs), dim=1)
+            logits: npt.NDArray[np.float32] = model(inputs).float().numpy()
+        return logits
 
     def predict(
         self,
@@ -71,16 +77,37 @@ class ClassifierFamily:
         schema: LabelSchema,
         config: ModelConfig,
     ) -> list[Label]:
-        probabilities = self.probabilities(model, images, config)
-        scores, indices = probabilities.max(dim=1)
+        sizes = [(int(image.shape[0]), int(image.shape[1])) for image in images]
+        return self.labels_from_outputs([self.logits(model, images, config)], sizes, schema, config)
+
+    def labels_from_outputs(
+        self,
+        outputs: Sequence[npt.NDArray[np.float32]],
+        sizes: Sequence[tuple[int, int]],
+        schema: LabelSchema,
+        config: ModelConfig,
+    ) -> list[Label]:
+        """One :class:`ClassLabel` per logits row: the top class, its softmax probability as the
+        score and the whole distribution."""
+        probabilities = softmax(outputs[0])
+        indices = probabilities.argmax(axis=1)
         return [
             ClassLabel(
                 class_name=schema.classes[int(index)],
-                score=min(1.0, float(score)),
-                probabilities=tuple(float(p) for p in row),
+                score=min(1.0, float(row[index])),
+                probabilities=tuple(row.tolist()),
             )
-            for score, index, row in zip(scores, indices, probabilities.double(), strict=True)
+            for index, row in zip(indices.tolist(), probabilities, strict=True)
         ]
+
+
+def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """Row-wise softmax in float64 (so the probabilities sum to 1 within rounding)."""
+    shifted: npt.NDArray[np.float64] = logits.astype(np.float64)
+    shifted -= shifted.max(axis=1, keepdims=True)
+    exponentials: npt.NDArray[np.float64] = np.exp(shifted)
+    exponentials /= exponentials.sum(axis=1, keepdims=True)
+    return exponentials
 
 
 def classification_uncertainty(label: Label) -> float:

@@ -17,7 +17,7 @@ from visionloop.models.config import ModelConfig
 from visionloop.models.embeddings import EmbeddingSource
 from visionloop.models.heatmap import build_heatmap_pose, decode_heatmaps, heatmap_loss, heatmap_targets
 from visionloop.tasks.examples import Example
-from visionloop.tasks.preprocess import normalised_tensor
+from visionloop.tasks.preprocess import normalised_batch, normalised_tensor
 from visionloop.tasks.spec import Batch, OnnxOutput
 
 __all__ = ["HeatmapFamily", "keypoint_uncertainty"]
@@ -75,6 +75,11 @@ class HeatmapFamily:
             raise TypeError("the heatmap network has a features module")
         return features, "output"
 
+    def input_batch(
+        self, images: Sequence[npt.NDArray[np.uint8]], config: ModelConfig
+    ) -> npt.NDArray[np.float32]:
+        return normalised_batch(images, config.image_size)
+
     def predict(
         self,
         model: nn.Module,
@@ -82,14 +87,25 @@ class HeatmapFamily:
         schema: LabelSchema,
         config: ModelConfig,
     ) -> list[Label]:
-        side = config.image_size
-        inputs = torch.stack([normalised_tensor(image, side) for image in images])
+        inputs = torch.from_numpy(self.input_batch(images, config))
         with torch.inference_mode():
             logits, offsets = model(inputs)
+        sizes = [(int(image.shape[0]), int(image.shape[1])) for image in images]
+        return self.labels_from_outputs([logits.numpy(), offsets.numpy()], sizes, schema, config)
+
+    def labels_from_outputs(
+        self,
+        outputs: Sequence[npt.NDArray[np.float32]],
+        sizes: Sequence[tuple[int, int]],
+        schema: LabelSchema,
+        config: ModelConfig,
+    ) -> list[Label]:
+        """One animal per image: each part at its strongest peak (score maps, then offsets)."""
+        side = config.image_size
+        logits, offsets = (torch.from_numpy(np.ascontiguousarray(output)) for output in outputs)
         peaks = decode_heatmaps(logits, offsets, _STRIDE, max_instances=1)
         labels: list[Label] = []
-        for image, found in zip(images, peaks, strict=True):
-            height, width = image.shape[:2]
+        for (height, width), found in zip(sizes, peaks, strict=True):
             instance = found[0].double().numpy()  # (P, 3): x, y, likelihood at the model input scale
             likelihood = np.clip(instance[:, 2], 0.0, 1.0)
             points = np.zeros((1, len(instance), 3))

@@ -33,6 +33,7 @@ __all__ = [
     "get_task",
     "load_project_model",
     "load_trained_model",
+    "require_project_task",
     "resolve_model_folder",
 ]
 
@@ -109,8 +110,12 @@ class TrainedModel:
     @property
     def version(self) -> str:
         """How predictions name this model: its training run, or its weights' hash."""
-        run = self.artifact.run_id
-        return f"run:{run}" if run else f"sha256:{self.artifact.weights_sha256[:16]}"
+        return self.artifact.version
+
+    @property
+    def runtime(self) -> str:
+        """What executes the network: PyTorch, eagerly."""
+        return "torch"
 
 
 def load_trained_model(folder: Path) -> TrainedModel:
@@ -148,8 +153,13 @@ def load_project_model(project: Project, model: str, purpose: str) -> tuple[Path
     """Resolve and load ``model`` for ``purpose`` (e.g. "evaluate"), refusing another task's."""
     folder = resolve_model_folder(project, model)
     trained = load_trained_model(folder)
-    if trained.schema.task is not project.config.labels.task:
-        raise ValidationError(
-            f"{folder}: a {trained.schema.task} model cannot {purpose} a {project.config.labels.task} project"
-        )
+    require_project_task(project, trained.schema, folder, purpose)
     return folder, trained
+
+
+def require_project_task(project: Project, schema: LabelSchema, folder: Path, purpose: str) -> None:
+    """Refuse a model (described by ``schema``, in ``folder``) made for another task."""
+    if schema.task is not project.config.labels.task:
+        raise ValidationError(
+            f"{folder}: a {schema.task} model cannot {purpose} a {project.config.labels.task} project"
+        )

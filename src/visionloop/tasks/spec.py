@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +26,7 @@ from visionloop.models.config import ModelConfig
 from visionloop.models.embeddings import EmbeddingSource
 from visionloop.tasks.examples import Example
 
-__all__ = ["Batch", "MetricsFunction", "ModelFamily", "OnnxOutput", "TaskSpec"]
+__all__ = ["Batch", "ExportableFamily", "MetricsFunction", "ModelFamily", "OnnxOutput", "TaskSpec"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,29 @@ class ModelFamily(Protocol):
 
     def embedding_source(self, model: nn.Module) -> EmbeddingSource:
         """The module whose input or output, pooled, is an image's embedding."""
+        ...
+
+
+@runtime_checkable
+class ExportableFamily(ModelFamily, Protocol):
+    """A family whose network is one graph from a fixed-size image batch to ``onnx_outputs``, so
+    it can run outside PyTorch (ONNX Runtime): preprocessing and decoding live outside the graph."""
+
+    def input_batch(
+        self, images: Sequence[npt.NDArray[np.uint8]], config: ModelConfig
+    ) -> npt.NDArray[np.float32]:
+        """The network input for raw RGB images (any size), as one ``(N, 3, H, W)`` array."""
+        ...
+
+    def labels_from_outputs(
+        self,
+        outputs: Sequence[npt.NDArray[np.float32]],
+        sizes: Sequence[tuple[int, int]],
+        schema: LabelSchema,
+        config: ModelConfig,
+    ) -> list[Label]:
+        """Labels from the network's outputs (in ``onnx_outputs`` order) for images of ``sizes``
+        ``(height, width)``, in those images' pixel coordinates."""
         ...
 
 
