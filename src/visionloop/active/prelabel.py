@@ -6,6 +6,8 @@ them anyway, and predictions are moved back to the full image's pixels. Every ``
 the embeddings are written (``runs/<run>/embeddings/chunk-NNNNN.npz``) and then the predictions
 committed with the run id, so a killed run resumes where it stopped (``resume_run``) and an
 item is never predicted twice by one run. Images that cannot be decoded are reported, not fatal.
+The model runs on ONNX Runtime when a current ONNX export sits next to it (``runtime="auto"``),
+on PyTorch otherwise; the run records which ran.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from visionloop.core.errors import ValidationError, VisionloopError
 from visionloop.core.labels import Label
 from visionloop.datasets.records import ImageReader
 from visionloop.project import Project
-from visionloop.tasks.registry import TrainedModel, load_project_model
+from visionloop.tasks.predictor import Predictor, Runtime, load_project_predictor
 from visionloop.tasks.rescale import rescale_label
 
 __all__ = ["PrelabelOptions", "PrelabelReport", "prelabel"]
@@ -44,7 +46,9 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class PrelabelOptions:
-    """``items``: which active items to predict (``unlabeled``: no annotation of any kind yet)."""
+    """``items``: which active items to predict (``unlabeled``: no annotation of any kind yet).
+    ``runtime``: ``onnx`` (ONNX Runtime on the model's export), ``torch``, or ``auto`` (ONNX
+    Runtime when a current export exists next to the model)."""
 
     items: ItemChoice = "unlabeled"
     batch_size: int = 32
@@ -52,6 +56,7 @@ class PrelabelOptions:
     chunk: int = 1024
     limit: int | None = None
     draft: bool = True
+    runtime: Runtime = "auto"
 
 
 @dataclass
@@ -67,6 +72,8 @@ class PrelabelReport:
     images_per_second: float = 0.0
     embedding_dim: int = 0
     embeddings: str = ""
+    runtime: str = ""
+    runtime_note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,7 +114,6 @@ def prelabel(
 ) -> PrelabelReport:
     """Predict ``options.items`` (restricted to the ids in ``only`` when given) with ``model``
     (run id or folder) as a new or resumed run."""
-    folder, trained = load_project_model(project, model, "pre-label")
     with project.open_catalog() as catalog:
         if resume_run is not None:
             record = catalog.get_run(resume_run)
@@ -118,6 +124,7 @@ def prelabel(
             done = set(catalog.run_predictions(run_id))
         else:
             run_id, done = "", set()
+        folder, trained, note = load_project_predictor(project, model, "pre-label", options.runtime)
         items = prelabel_items(catalog, options.items)
         if only is not None:
             wanted = set(only)
@@ -131,12 +138,14 @@ def prelabel(
                     "model": str(folder),
                     "model_version": trained.version,
                     "model_sha256": trained.artifact.weights_sha256,
+                    "runtime": trained.runtime,
                     "items": len(items),
                 },
                 parent_id=None,
             )
         report = PrelabelReport(run_id, str(folder), trained.version, len(items))
         report.embeddings = str(embeddings_dir(project, run_id))
+        report.runtime, report.runtime_note = trained.runtime, note
         todo = [item for item in items if item[0] not in done]
         report.already_done = len(items) - len(todo)
         try:
@@ -151,7 +160,7 @@ def prelabel(
 
 def _predict(
     catalog: Catalog,
-    trained: TrainedModel,
+    trained: Predictor,
     todo: list[tuple[int, str]],
     options: PrelabelOptions,
     project: Project,
@@ -196,7 +205,7 @@ def _predict(
 
 def _flush(
     catalog: Catalog,
-    trained: TrainedModel,
+    trained: Predictor,
     folder: Path,
     pending: list[tuple[int, Label, float | None]],
     rows: list[npt.NDArray[np.float32]],

@@ -56,6 +56,9 @@ def prelabel(
         bool, typer.Option("--draft/--no-draft", help="Decode JPEGs at a reduced scale when possible.")
     ] = True,
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted pre-label run.")] = None,
+    runtime: Annotated[
+        str, typer.Option(help="auto (ONNX Runtime when the model has a current ONNX export), onnx or torch.")
+    ] = "auto",
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     from visionloop.active.prelabel import PrelabelOptions
@@ -63,6 +66,8 @@ def prelabel(
 
     if items not in ("unlabeled", "labeled", "all"):
         raise typer.BadParameter("use unlabeled, labeled or all", param_hint="--items")
+    if runtime not in ("auto", "onnx", "torch"):
+        raise typer.BadParameter("use auto, onnx or torch", param_hint="--runtime")
     project = current_project(ctx)
     options = PrelabelOptions(
         items=items,  # type: ignore[arg-type]  # checked above
@@ -71,6 +76,7 @@ def prelabel(
         chunk=chunk,
         limit=limit,
         draft=draft,
+        runtime=runtime,  # type: ignore[arg-type]  # checked above
     )
     with _ProgressBar("pre-labeling", quiet=json_output) as update:
         report = run_prelabel(project, model, options, resume_run=resume, progress=update)
@@ -79,8 +85,11 @@ def prelabel(
         return
     stdout.print(
         f"[bold green]pre-labeled[/] {report.predicted} items with {report.model_version} "
+        f"on {report.runtime} "
         f"({report.images_per_second:.1f} images/s; {report.already_done} done before) in run {report.run_id}"
     )
+    if report.runtime_note:
+        stderr.print(f"[yellow]note:[/] {report.runtime_note}")
     for failure in report.failed[:10]:
         stderr.print(f"[yellow]skipped[/] {failure['reason']}")
     if len(report.failed) > 10:
