@@ -215,3 +215,48 @@ def test_the_cli_reports_coverage_and_what_is_missing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["-p", str(project.root), "autolabel", "--global", "--json", "--dry-run"])
     report = json.loads(result.output)
     assert report["accepted"] == 0 and report["labels_needed"] > 0 and report["candidates"] == 100
+
+
+def _audited(project: Project, items: list[int], wrong: int) -> None:
+    """Humans check the audit items: ``wrong`` of them disagree with the auto label."""
+    with project.open_catalog() as catalog:
+        current = catalog.current_annotations(items)
+        for n, item in enumerate(items):
+            auto = current[item].label
+            assert isinstance(auto, ClassLabel)
+            name = auto.class_name if n >= wrong else CLASSES[1 - CLASSES.index(auto.class_name)]
+            catalog.add_annotation(item, ClassLabel(name), Provenance.human("auditor"))
+
+
+def test_a_failed_audit_revokes_the_calibration_and_its_auto_labels_stop_counting(tmp_path: Path) -> None:
+    from visionloop.active.audit import audit_autolabel
+
+    project, ids = _project(tmp_path, 1500)
+    held_out, pool = ids[:1200], ids[1200:]
+    truths = {item: CLASSES[item // 2 % 2] for item in held_out}
+    run = _prelabel_run(project, tmp_path, truths, pool, trained_on=[])
+    report = autolabel(project, AutolabelOptions(audit=0.2), prelabel_run=run)
+    audit_items = report.audit_items
+    assert len(audit_items) >= 20
+
+    _audited(project, audit_items[:10], wrong=0)  # half the audit done, all agree
+    partial = audit_autolabel(project, report.run_id)
+    assert partial.audited == 10 and partial.errors == 0 and not partial.revoked
+
+    _audited(project, audit_items[10:], wrong=len(audit_items) - 10)  # the rest all disagree
+    verdict = audit_autolabel(project, report.run_id)
+    assert verdict.revoked and verdict.errors == len(audit_items) - 10
+    assert "above" in verdict.reason
+    with project.open_catalog() as catalog:
+        assert catalog.get_run(report.run_id).status == "revoked"
+        current = catalog.current_annotations(pool)
+        assert all(a.provenance.kind is ProvenanceKind.HUMAN for a in current.values())
+        assert set(current) == set(audit_items)  # the revoked auto labels no longer count...
+        assert set(pool) - set(audit_items) <= set(pool) - catalog.annotated_item_ids()  # ...pool again
+        kept = [
+            entry
+            for item in pool
+            for entry in catalog.annotation_history(item)
+            if entry.provenance.kind is ProvenanceKind.AUTO
+        ]
+        assert len(kept) == report.accepted  # ...but stay in the history

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from images import rgb_png
 from visionloop.catalog import HEAD_REVISION, Catalog, ProbedFile
-from visionloop.core.errors import CatalogError, NotFoundError
+from visionloop.core.errors import CatalogError, NotFoundError, ValidationError
 from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.core.media import ImageInfo
 from visionloop.core.provenance import Provenance
@@ -59,6 +59,41 @@ def test_human_labels_win_over_auto_and_model_labels(catalog: Catalog) -> None:
 
     current = catalog.current_annotations()[item]
     assert current.label == ClassLabel("bird") and current.provenance.annotator == "alice"
+
+
+def test_revoked_calibration_runs_stop_their_auto_labels_counting(catalog: Catalog) -> None:
+    first, second = _add_items(catalog, 2)
+    run = catalog.start_run("autolabel", {}, {})
+    catalog.add_annotation(first, ClassLabel("cat"), Provenance.model("m1", 0.6))
+    catalog.add_annotation(first, ClassLabel("dog"), Provenance.auto("m1", run, 0.99), run_id=run)
+    catalog.add_annotation(second, ClassLabel("dog"), Provenance.auto("m1", run, 0.99), run_id=run)
+    with pytest.raises(ValidationError, match="not a finished run"):
+        catalog.revoke_run(run, "too early")  # still running
+    catalog.finish_run(run, {})
+    assert catalog.annotated_item_ids() == {first, second}
+
+    catalog.revoke_run(run, "audit failed")
+    assert catalog.get_run(run).status == "revoked" and catalog.get_run(run).error == "audit failed"
+    current = catalog.current_annotations()
+    assert current[first].provenance.kind == "model"  # falls back to the next label
+    assert second not in current and catalog.annotated_item_ids() == {first}
+    assert len(catalog.annotation_history(second)) == 1  # nothing is deleted
+    frozen = dict(catalog.snapshot_annotations(catalog.create_snapshot().id))
+    assert {item.id: a.provenance.kind if a else None for item, a in frozen.items()} == {
+        first: "model",
+        second: None,
+    }
+
+
+def test_items_move_between_splits_and_snapshots_keep_the_old_one(catalog: Catalog) -> None:
+    items = _add_items(catalog, 3)
+    before = catalog.create_snapshot()
+    assert catalog.assign_split(items[:2], "calib") == 2
+    assert catalog.assign_split(items[:2], "calib") == 0  # already there
+    assert [item.split for item in catalog.iter_items()] == ["calib", "calib", "train"]
+    assert {item.split for item, _ in catalog.snapshot_annotations(before.id)} == {"train"}
+    with pytest.raises(ValidationError, match="1 to 8 characters"):
+        catalog.assign_split(items, "calibration")
 
 
 def test_current_annotations_of_some_items_reads_only_those(catalog: Catalog) -> None:

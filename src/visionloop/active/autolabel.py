@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from visionloop.active.calibration import Calibration, calibrate_thresholds, labels_needed
+from visionloop.active.calibration import Calibration, calibrate_thresholds, labels_needed, risk_coverage
 from visionloop.active.select import latest_prelabel_run
 from visionloop.active.store import PRELABEL_KIND
 from visionloop.active.uncertainty import item_confidence
@@ -61,6 +61,7 @@ class AutolabelOptions:
     object_score: float = 0.5
     seed: int = 0
     dry_run: bool = False
+    calibration_split: str | None = None  # only held-out human items of this split calibrate
 
 
 @dataclass
@@ -76,6 +77,7 @@ class AutolabelReport:
     audit_items: list[int] = field(default_factory=list)
     labels_needed: int | None = None
     notes: list[str] = field(default_factory=list)
+    risk_coverage: list[dict[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +135,9 @@ def autolabel(
             calibration_ids = sorted(set(human) & held_out)
         else:
             calibration_ids = sorted(set(human) - trained_on)
+        if options.calibration_split is not None:
+            in_split = {item.id for item in catalog.iter_items(split=options.calibration_split)}
+            calibration_ids = [item for item in calibration_ids if item in in_split]
         predicted = _predictions_by(catalog, calibration_ids, version)
     missing = sorted(set(calibration_ids) - set(predicted))
     if missing:  # predict the held-out items the pre-label run did not cover (it covers the pool)
@@ -149,10 +154,12 @@ def autolabel(
         if options.per_class and task is TaskType.CLASSIFICATION:
             groups = [label.class_name if isinstance(label, ClassLabel) else "" for label, _ in pairs]
         calibration = None
+        scores = [item_confidence(label) for label, _ in pairs]
+        correct = [agrees(task, truth, label, options.match) for label, truth in pairs]
         if pairs:
             calibration = calibrate_thresholds(
-                [item_confidence(label) for label, _ in pairs],
-                [agrees(task, truth, label, options.match) for label, truth in pairs],
+                scores,
+                correct,
                 target_accuracy=options.target_accuracy,
                 confidence=options.confidence,
                 groups=groups,
@@ -169,6 +176,7 @@ def autolabel(
             parent_id=run_of_predictions,
         )
         report = AutolabelReport(run_id, run_of_predictions, version, len(pairs), len(pool), notes=notes)
+        report.risk_coverage = risk_coverage(scores, correct, options.confidence)
         accepted = _accept(pool, calibration, options, report)
         if accepted and not options.dry_run:
             catalog.add_annotations(

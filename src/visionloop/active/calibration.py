@@ -41,6 +41,7 @@ __all__ = [
     "calibrate_thresholds",
     "clopper_pearson_upper",
     "labels_needed",
+    "risk_coverage",
 ]
 
 _BISECTION_STEPS = 60
@@ -211,6 +212,37 @@ def calibrate_thresholds(
         chosen = group_array == name
         thresholds[name] = _certify(score_array[chosen], correct_array[chosen], allowed, delta, name)
     return Calibration(target_accuracy, confidence, True, thresholds)
+
+
+def risk_coverage(
+    scores: Sequence[float] | npt.NDArray[np.float64],
+    correct: Sequence[bool] | npt.NDArray[np.bool_],
+    confidence: float = 0.95,
+    points: int = COVERAGE_STEPS,
+) -> list[dict[str, float]]:
+    """The calibration set's risk-coverage curve: for each share of items accepted from the top
+    score down, the threshold, the observed error and its Clopper-Pearson upper bound."""
+    score_array = np.asarray(scores, dtype=np.float64)
+    correct_array = np.asarray(correct, dtype=bool)
+    total = len(score_array)
+    if total == 0:
+        return []
+    order = np.argsort(-score_array, kind="stable")
+    sorted_scores = score_array[order]
+    errors = np.cumsum(~correct_array[order])
+    curve: list[dict[str, float]] = []
+    for step in range(1, points + 1):
+        n = math.ceil(total * step / points)
+        e = int(errors[n - 1])
+        curve.append(
+            {
+                "coverage": n / total,
+                "threshold": float(sorted_scores[n - 1]),
+                "error": e / n,
+                "bound": clopper_pearson_upper(e, n, 1.0 - confidence),
+            }
+        )
+    return curve
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Nothing is overwritten. Annotations are versions that supersede each other; the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from collections import Counter
@@ -38,6 +39,7 @@ from visionloop.catalog.records import (
     utcnow,
 )
 from visionloop.catalog.tables import (
+    SPLIT_MAX_LENGTH,
     annotation_classes,
     annotation_versions,
     files,
@@ -56,6 +58,7 @@ from visionloop.core.labels import Label, label_from_dict
 from visionloop.core.provenance import Provenance, ProvenanceKind
 from visionloop.core.schema import LabelSchema
 
+REVOKED = "revoked"  # the status of a calibration run whose auto labels no longer count
 _PRECEDENCE = {
     ProvenanceKind.HUMAN.value: 0,
     ProvenanceKind.AUTO.value: 1,
@@ -156,6 +159,25 @@ class Catalog:
             for row in connection.execute(query):
                 yield _item_record(row)
 
+    def assign_split(self, item_ids: Sequence[int], split: str) -> int:
+        """Move items to ``split`` (e.g. a calibration hold-out); returns how many changed.
+
+        Snapshots keep the split each item had when they were taken.
+        """
+        if not split or len(split) > SPLIT_MAX_LENGTH:
+            raise ValidationError(f"a split name has 1 to {SPLIT_MAX_LENGTH} characters, got {split!r}")
+        changed = 0
+        with write_transaction(self.engine) as connection:
+            for start in range(0, len(item_ids), 5000):
+                chunk = list(item_ids[start : start + 5000])
+                result = connection.execute(
+                    update(media_items)
+                    .where(media_items.c.id.in_(chunk), media_items.c.split.is_distinct_from(split))
+                    .values(split=split)
+                )
+                changed += int(result.rowcount or 0)
+        return changed
+
     def count_items(self) -> int:
         with read_connection(self.engine) as connection:
             return int(connection.execute(select(func.count()).select_from(media_items)).scalar_one())
@@ -229,7 +251,7 @@ class Catalog:
         """Items with an annotation of any provenance: the keys of :meth:`current_annotations`,
         without reading and parsing every label."""
         with read_connection(self.engine) as connection:
-            query = select(annotation_versions.c.item_id).distinct()
+            query = select(annotation_versions.c.item_id).where(_counts()).distinct()
             return {int(item_id) for item_id in connection.execute(query).scalars()}
 
     # -- predictions ----------------------------------------------------------------------
@@ -330,6 +352,18 @@ class Catalog:
             )
         if result.rowcount == 0:
             raise NotFoundError(f"no run with id {run_id}")
+
+    def revoke_run(self, run_id: str, reason: str) -> None:
+        """Withdraw a finished calibration run: the auto labels it allowed stop counting (they stay
+        in the history), so items fall back to their next label by precedence."""
+        with write_transaction(self.engine) as connection:
+            result = connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status == "succeeded")
+                .values(status=REVOKED, error=reason)
+            )
+            if not result.rowcount:
+                raise ValidationError(f"run {run_id} is not a finished run that can be revoked")
 
     def log_metrics(self, run_id: str, step: int, values: dict[str, float], epoch: int | None = None) -> None:
         """Append one step's metrics to a run's time series (non-finite values are skipped)."""
@@ -439,7 +473,7 @@ class Catalog:
         self.get_snapshot(snapshot_id)
         with read_connection(self.engine) as connection:
             rows = connection.execute(
-                select(*_ITEM_COLUMNS, *_ANNOTATION_COLUMNS)
+                select(*_ITEM_COLUMNS, *_ANNOTATION_COLUMNS, snapshot_entries.c.split)
                 .select_from(
                     snapshot_entries.join(
                         media_items, media_items.c.id == snapshot_entries.c.item_id
@@ -453,8 +487,8 @@ class Catalog:
         n_item = len(_ITEM_COLUMNS)
         out: list[tuple[ItemRecord, AnnotationRecord | None]] = []
         for row in rows:
-            item = _item_record(row[:n_item])
-            annotation = None if row[n_item] is None else _annotation_record(row[n_item:])
+            item = dataclasses.replace(_item_record(row[:n_item]), split=row[-1])  # the frozen split
+            annotation = None if row[n_item] is None else _annotation_record(row[n_item:-1])
             out.append((item, annotation))
         return out
 
@@ -573,6 +607,16 @@ _SNAPSHOT_COLUMNS = (
 )
 
 
+def _counts() -> Any:
+    """Annotation versions that count: all but auto labels of a revoked calibration run."""
+    revoked = select(runs.c.id).where(runs.c.status == REVOKED)
+    return (
+        (annotation_versions.c.provenance != ProvenanceKind.AUTO.value)
+        | annotation_versions.c.calibration_run.is_(None)
+        | annotation_versions.c.calibration_run.not_in(revoked)
+    )
+
+
 def _current_annotation_query(item_ids: Sequence[int] | None = None) -> Any:
     """Each item's current annotation (rank 1 by provenance precedence, then newest version);
     ``item_ids`` narrows the ranking itself, so only those items' versions are read."""
@@ -586,6 +630,7 @@ def _current_annotation_query(item_ids: Sequence[int] | None = None) -> Any:
         )
         .label("rank"),
     )
+    ranked = ranked.where(_counts())
     if item_ids is not None:
         ranked = ranked.where(annotation_versions.c.item_id.in_(list(item_ids)))
     subquery = ranked.subquery()

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+SPLIT_MAX_LENGTH = 8  # split names (train, val, test, calib...) fit the catalog's column
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -45,7 +47,7 @@ media_items = Table(
     Column("mode", String(16), nullable=False),
     Column("exif_orientation", Integer, nullable=False, server_default="1"),
     Column("frames", Integer, nullable=False, server_default="1"),
-    Column("split", String(8), nullable=True),
+    Column("split", String(SPLIT_MAX_LENGTH), nullable=True),
     Column("source", String(16), nullable=False),
     Column("status", String(16), nullable=False, server_default="active"),
     Column("run_id", String(32), nullable=True),
@@ -166,5 +168,5 @@ snapshot_entries = Table(
     Column("snapshot_id", String(32), ForeignKey("snapshots.id"), primary_key=True),
     Column("item_id", Integer, ForeignKey("media_items.id"), primary_key=True),
     Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=True),
-    Column("split", String(8), nullable=True),
+    Column("split", String(SPLIT_MAX_LENGTH), nullable=True),
 )
