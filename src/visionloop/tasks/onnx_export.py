@@ -164,6 +164,42 @@ def export_onnx(
         temporary.unlink(missing_ok=True)
 
 
+def export_project_model(
+    project: Project, model: str, *, parity_images: int = 64, opset: int = DEFAULT_OPSET
+) -> tuple[str, OnnxExport]:
+    """Export ``model`` (training run id, prefix or folder) to ONNX, checking parity on up to
+    ``parity_images`` of the project's images spread over the catalog; stored as a run of kind
+    ``export-model``. Returns the run id and the export."""
+    folder = resolve_model_folder(project, model)
+    artifact = read_artifact(folder)
+    require_project_task(project, artifact.schema, folder, "be exported for")
+    exportable_family(artifact)  # refuse before reading any image
+    reader = ImageReader(project.config.s3.fsspec_options())
+    with project.open_catalog() as catalog:
+        uris = [item.uri for item in catalog.iter_items()]
+        step = max(1, len(uris) // max(1, parity_images))
+        images = []
+        for uri in uris[::step][:parity_images]:
+            try:
+                images.append(reader.reduced(uri, artifact.model.image_size)[0])
+            except (VisionloopError, OSError):
+                continue  # an unreadable image cannot take part in the check; the rest still do
+        config = {"format": "onnx", "opset": opset, "parity_images": parity_images}
+        inputs = {
+            "model": str(folder),
+            "model_version": artifact.version,
+            "model_sha256": artifact.weights_sha256,
+        }
+        run_id = catalog.start_run(EXPORT_KIND, config, inputs, parent_id=None)
+        try:
+            export = export_onnx(folder, images, opset=opset)
+        except Exception as exc:
+            catalog.finish_run(run_id, {}, error=f"{type(exc).__name__}: {exc}")
+            raise
+        catalog.finish_run(run_id, export.to_dict())
+    return run_id, export
+
+
 def _torch_outputs(graph: _WithEmbedding, batch: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
     with torch.inference_mode():
         return [value.float().numpy() for value in graph(torch.from_numpy(batch))]
@@ -222,45 +258,11 @@ def parity(
 
 
 def _decisions_agree(want: npt.NDArray[np.float32], got: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """Per row: same argmax everywhere, and nothing that is not a number in the exported row."""
     rows = len(want)
     shape = (rows, 1, -1) if want.ndim <= 2 else (rows, want.shape[1], -1)
     same: npt.NDArray[np.bool_] = np.all(
         want.reshape(shape).argmax(axis=-1) == got.reshape(shape).argmax(axis=-1), axis=1
     )
-    return same
-
-
-def export_project_model(
-    project: Project, model: str, *, parity_images: int = 64, opset: int = DEFAULT_OPSET
-) -> tuple[str, OnnxExport]:
-    """Export ``model`` (training run id, prefix or folder) to ONNX, checking parity on up to
-    ``parity_images`` of the project's images spread over the catalog; stored as a run of kind
-    ``export-model``. Returns the run id and the export."""
-    folder = resolve_model_folder(project, model)
-    artifact = read_artifact(folder)
-    require_project_task(project, artifact.schema, folder, "be exported for")
-    exportable_family(artifact)  # refuse before reading any image
-    reader = ImageReader(project.config.s3.fsspec_options())
-    with project.open_catalog() as catalog:
-        uris = [item.uri for item in catalog.iter_items()]
-        step = max(1, len(uris) // max(1, parity_images))
-        images = []
-        for uri in uris[::step][:parity_images]:
-            try:
-                images.append(reader.reduced(uri, artifact.model.image_size)[0])
-            except (VisionloopError, OSError):
-                continue  # an unreadable image cannot take part in the check; the rest still do
-        config = {"format": "onnx", "opset": opset, "parity_images": parity_images}
-        inputs = {
-            "model": str(folder),
-            "model_version": artifact.version,
-            "model_sha256": artifact.weights_sha256,
-        }
-        run_id = catalog.start_run(EXPORT_KIND, config, inputs, parent_id=None)
-        try:
-            export = export_onnx(folder, images, opset=opset)
-        except Exception as exc:
-            catalog.finish_run(run_id, {}, error=f"{type(exc).__name__}: {exc}")
-            raise
-        catalog.finish_run(run_id, export.to_dict())
-    return run_id, export
+    finite: npt.NDArray[np.bool_] = np.all(np.isfinite(got.reshape(rows, -1)), axis=1)
+    return same & finite
