@@ -12,8 +12,9 @@ humans labelled and the model never trained on (the calibration set):
   stops at the first failure: fixed-sequence testing, which Learn-then-Test (Angelopoulos et al.
   2021) uses for risks that grow as the threshold falls, and which needs no Bonferroni split.
   The first candidate tested is the one accepting ``START_MULTIPLE`` times the fewest items
-  that could pass at all (decided from counts alone, never from errors), so the sequence does
-  not stop on one unlucky error among a handful of top items. Per-class thresholds split
+  that could pass at all, or half the calibration set when that is fewer (decided from counts
+  alone, never from errors), so the sequence does not stop on one unlucky error among a handful
+  of top items. Per-class thresholds split
   ``delta`` between the classes (Bonferroni), so that all of them hold together.
 * When even a perfect calibration set is too small to certify the target, nothing is accepted
   and :func:`labels_needed` says how many correct items it would take.
@@ -152,7 +153,7 @@ def _certify(
     sorted_scores = scores[order]
     errors = np.cumsum(~correct[order])
     log_fact = _log_factorials(total)
-    start = min(total, START_MULTIPLE * minimum)
+    start = min(START_MULTIPLE * minimum, max(minimum, total // 2))
     best: ClassThreshold | None = None
     for step in range(1, COVERAGE_STEPS + 1):
         wanted = math.ceil(total * step / COVERAGE_STEPS)

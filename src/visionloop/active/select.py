@@ -57,14 +57,18 @@ def select_items(
     prelabel_run: str | None = None,
     class_balance: bool = False,
     seed: int = 0,
+    split: str | None = None,
 ) -> SelectionReport:
+    """Choose ``budget`` unlabelled items (of ``split`` only, when given) by ``strategy``."""
     if strategy not in STRATEGIES:
         raise ValidationError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
     if budget < 1:
         raise ValidationError(f"budget must be at least 1, got {budget}")
     with project.open_catalog() as catalog:
         labelled = catalog.annotated_item_ids()
-        unlabelled = {item.id: item.uri for item in catalog.iter_items() if item.id not in labelled}
+        unlabelled = {
+            item.id: item.uri for item in catalog.iter_items(split=split) if item.id not in labelled
+        }
         needs_model = strategy != "random" or class_balance
         run_of_predictions = None
         if needs_model:
@@ -84,7 +88,13 @@ def select_items(
         chosen = [pool[int(i)] for i in positions]
         run_id = catalog.start_run(
             RUN_KIND,
-            {"strategy": strategy, "budget": budget, "class_balance": class_balance, "seed": seed},
+            {
+                "strategy": strategy,
+                "budget": budget,
+                "class_balance": class_balance,
+                "seed": seed,
+                "split": split,
+            },
             {"prelabel_run": run_of_predictions, "pool": len(pool)},
             parent_id=run_of_predictions,
         )

@@ -15,6 +15,7 @@ from visionloop.cli import (
     commands_formats,
     commands_ingest,
     commands_init,
+    commands_loop,
     commands_status,
     commands_train,
 )
@@ -78,6 +79,8 @@ app.command("select", help=paragraphs(commands_active.SELECT_HELP))(run_command(
 app.command("autolabel", help=paragraphs(commands_active.AUTOLABEL_HELP))(
     run_command(commands_active.autolabel)
 )
+app.command("audit", help=paragraphs(commands_active.AUDIT_HELP))(run_command(commands_active.audit))
+app.command("loop", help=paragraphs(commands_loop.LOOP_HELP))(run_command(commands_loop.loop))
 
 
 def main() -> None:

@@ -31,14 +31,23 @@ predicted classes. The selection is stored as a run.
 
 AUTOLABEL_HELP = """Accept the model's labels for unlabelled items where that is provably safe.
 
-Calibrates score thresholds (per predicted class, or --global) on human-labelled items the model
+Calibrates a score threshold (one overall, or --per-class) on human-labelled items the model
 did not train on, so that with probability --confidence the accepted labels are at least
---target-accuracy accurate (an exact Clopper-Pearson bound). Boxes and masks count as right
-when every object matches at IoU >= --match, keypoints at OKS >= --match. When the held-out
-set is too small nothing is accepted and the report says how many more labels are needed.
-Accepted labels are stored with provenance 'auto' and this run; human labels always win. An
---audit share of them is listed for humans to check. Reads the newest pre-label run unless
---prelabel RUN is given.
+--target-accuracy accurate (an exact Clopper-Pearson bound, thresholds tested in a fixed
+sequence). Boxes and masks count as right when every object matches at IoU >= --match,
+keypoints at OKS >= --match. When the held-out set is too small nothing is accepted and the
+report says how many more labels are needed. Accepted labels are stored with provenance 'auto'
+and this run; human labels always win. An --audit share of them is listed for humans to check
+('visionloop audit RUN' then judges them). Reads the newest pre-label run unless --prelabel RUN
+is given.
+"""
+
+AUDIT_HELP = """Judge an autolabel run by the audit items humans have labelled since.
+
+Compares each human label with the auto label it checks. When the disagreements show, at the
+run's confidence, that the accepted labels miss the run's target accuracy, the run is revoked:
+its auto labels stop counting (status, snapshots, training, the unlabelled pool) but stay in
+the history. --no-revoke only reports.
 """
 
 
@@ -232,3 +241,28 @@ def autolabel(
         stdout.print(
             f"{len(report.audit_items)} accepted items are listed for a human audit (--json shows them)"
         )
+
+
+def audit(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The autolabel run to audit.")],
+    revoke: Annotated[
+        bool, typer.Option("--revoke/--no-revoke", help="Revoke the run when the audit refutes it.")
+    ] = True,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    from visionloop.active.audit import audit_autolabel
+
+    report = audit_autolabel(current_project(ctx), run, revoke=revoke)
+    if json_output:
+        print_json(report.to_dict())
+        return
+    if report.audited == 0:
+        stdout.print(f"none of the {report.audit_items} audit items has a human label yet")
+        return
+    colour = "red" if report.revoked else "green"
+    verdict = "revoked" if report.revoked else "upheld"
+    stdout.print(
+        f"[bold {colour}]{verdict}[/]: {report.reason} ({report.audited} of {report.audit_items} "
+        "audit items checked)"
+    )

@@ -8,7 +8,6 @@ into it). Both files are written atomically.
 
 from __future__ import annotations
 
-import html
 import json
 import shutil
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from urllib.parse import quote
 from visionloop.core.errors import ValidationError
 from visionloop.evaluation._files import jsonable
 from visionloop.evaluation.gate import GateResult
+from visionloop.evaluation.page import PAGE_CSS, escape, format_value, html_table
 from visionloop.storage.filesystem import atomic_write_local
 
 METRICS_FILE = "metrics.json"
@@ -41,22 +41,6 @@ _TABLE_KEYS = frozenset(
 )
 _PER_CLASS_AP_SECTIONS = (((), "AP"), (("mask",), "mask AP"), (("keypoints",), "OKS AP"))
 _MAX_MATRIX_CLASSES = 30
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 70rem;
-       padding: 0 1rem; color: #1d232b; line-height: 1.4; }
-h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
-table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.92rem; }
-th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.6rem; text-align: right; }
-th { background: #f3f5f7; } td.name, th.name { text-align: left; }
-.verdict { padding: 0.6rem 1rem; border-radius: 6px; font-weight: 600; display: inline-block; }
-.pass { background: #dafbe1; color: #116329; } .fail { background: #ffebe9; color: #a40e26; }
-ul.checks { list-style: none; padding-left: 0; } ul.checks li { margin: 0.2rem 0; padding: 0.2rem 0.6rem;
-       border-radius: 4px; }
-figure { display: inline-block; margin: 0.5rem 1rem 0.5rem 0; vertical-align: top; }
-figure img { max-width: 34rem; border: 1px solid #d0d7de; } figcaption { font-size: 0.85rem; color: #57606a; }
-.muted { color: #57606a; }
-"""
 
 
 def write_report(
@@ -96,8 +80,8 @@ def render_html(
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{_e(title)}</h1>",
+        f"<title>{escape(title)}</title><style>{PAGE_CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
     ]
     parts.append(_gate_section(gate))
     parts.append(_headline_section(metrics))
@@ -109,28 +93,12 @@ def render_html(
         parts.append("<h2>Plots</h2><div>")
         for caption, url in images.items():
             parts.append(
-                f'<figure><img src="{_e(url)}" alt="{_e(caption)}">'
-                f"<figcaption>{_e(caption)}</figcaption></figure>"
+                f'<figure><img src="{escape(url)}" alt="{escape(caption)}">'
+                f"<figcaption>{escape(caption)}</figcaption></figure>"
             )
         parts.append("</div>")
     parts.append("</body></html>\n")
     return "\n".join(part for part in parts if part)
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _format(value: Any) -> str:
-    if value is None:
-        return '<span class="muted">n/a</span>'
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return _e(value)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -146,21 +114,6 @@ def _nested(metrics: Mapping[str, Any], path: Sequence[str]) -> Any:
     return value
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(
-        f'<th class="name">{_e(h)}</th>' if i == 0 else f"<th>{_e(h)}</th>" for i, h in enumerate(header)
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="name">{cell}</td>' if i == 0 else f"<td>{cell}</td>" for i, cell in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _gate_section(gate: GateResult | None) -> str:
     if gate is None:
         return ""
@@ -170,9 +123,9 @@ def _gate_section(gate: GateResult | None) -> str:
     if gate.checks:
         for check in gate.checks:
             mark = "pass" if check.passed else "fail"
-            items.append(f'<li class="{mark}">{"✔" if check.passed else "✘"} {_e(check.reason)}</li>')
+            items.append(f'<li class="{mark}">{"✔" if check.passed else "✘"} {escape(check.reason)}</li>')
     else:
-        items = [f'<li class="{css}">{_e(reason)}</li>' for reason in gate.reasons]
+        items = [f'<li class="{css}">{escape(reason)}</li>' for reason in gate.reasons]
     listing = (
         f'<ul class="checks">{"".join(items)}</ul>' if items else '<p class="muted">no thresholds set</p>'
     )
@@ -186,7 +139,7 @@ def _headline_rows(metrics: Mapping[str, Any], prefix: str = "", depth: int = 0)
             continue
         name = f"{prefix}{key}"
         if _is_scalar(value):
-            rows.append([_e(name), _format(value)])
+            rows.append([escape(name), format_value(value)])
         elif isinstance(value, Mapping) and depth < 2:
             rows.extend(_headline_rows(value, f"{name}.", depth + 1))
     return rows
@@ -196,7 +149,7 @@ def _headline_section(metrics: Mapping[str, Any]) -> str:
     rows = _headline_rows(metrics)
     if not rows:
         return ""
-    return "<h2>Metrics</h2>" + _table(["metric", "value"], rows)
+    return "<h2>Metrics</h2>" + html_table(["metric", "value"], rows)
 
 
 def _per_class_section(metrics: Mapping[str, Any]) -> str:
@@ -220,16 +173,16 @@ def _per_class_section(metrics: Mapping[str, Any]) -> str:
         return ""
     order = [name for name in metrics.get("classes") or [] if name in table]
     order += [name for name in table if name not in order]
-    rows = [[_e(name), *(_format(table[name].get(column)) for column in columns)] for name in order]
-    return "<h2>Per class</h2>" + _table(["class", *columns], rows)
+    rows = [[escape(name), *(format_value(table[name].get(column)) for column in columns)] for name in order]
+    return "<h2>Per class</h2>" + html_table(["class", *columns], rows)
 
 
 def _keypoint_section(metrics: Mapping[str, Any]) -> str:
     errors = _nested(metrics, ["pixel_error", "per_keypoint_error"])
     if not isinstance(errors, Mapping) or not errors:
         return ""
-    rows = [[_e(name), _format(value)] for name, value in errors.items()]
-    return "<h2>Pixel error per keypoint</h2>" + _table(["keypoint", "mean error (px)"], rows)
+    rows = [[escape(name), format_value(value)] for name, value in errors.items()]
+    return "<h2>Pixel error per keypoint</h2>" + html_table(["keypoint", "mean error (px)"], rows)
 
 
 def _confusion_section(metrics: Mapping[str, Any]) -> str:
@@ -239,10 +192,12 @@ def _confusion_section(metrics: Mapping[str, Any]) -> str:
         return ""
     if len(matrix) != len(classes):
         return ""
-    rows = [[_e(name), *(_format(v) for v in row)] for name, row in zip(classes, matrix, strict=True)]
+    rows = [
+        [escape(name), *(format_value(v) for v in row)] for name, row in zip(classes, matrix, strict=True)
+    ]
     return (
         '<h2>Confusion matrix</h2><p class="muted">rows: true class, columns: predicted class</p>'
-        + _table(["true \\ predicted", *[str(c) for c in classes]], rows)
+        + html_table(["true \\ predicted", *[str(c) for c in classes]], rows)
     )
 
 
@@ -258,23 +213,25 @@ def _robustness_section(metrics: Mapping[str, Any]) -> str:
         for severity in severities:
             value = entry.get("values", {}).get(severity)
             drop = (entry.get("drops") or {}).get(severity)
-            cell = _format(value)
+            cell = format_value(value)
             if isinstance(drop, int | float) and not isinstance(drop, bool):
                 cell += f' <span class="muted">(drop {drop:.1%})</span>'
             cells.append(cell)
-        rows.append([_e(name), *cells, _pct(entry.get("mean_drop"))])
+        rows.append([escape(name), *cells, _pct(entry.get("mean_drop"))])
     intro = (
-        f"<p>clean value {_format(summary.get('clean'))}; largest relative drop "
-        f"{_pct(summary.get('max_drop'))} ({_format(summary.get('worst'))}); mean drop "
+        f"<p>clean value {format_value(summary.get('clean'))}; largest relative drop "
+        f"{_pct(summary.get('max_drop'))} ({format_value(summary.get('worst'))}); mean drop "
         f"{_pct(summary.get('mean_drop'))}</p>"
     )
     header = ["corruption", *[f"severity {s}" for s in severities], "mean drop"]
-    return "<h2>Robustness</h2>" + intro + _table(header, rows)
+    return "<h2>Robustness</h2>" + intro + html_table(header, rows)
 
 
 def _pct(value: Any) -> str:
     return (
-        f"{value:.1%}" if isinstance(value, int | float) and not isinstance(value, bool) else _format(value)
+        f"{value:.1%}"
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else format_value(value)
     )
 
 

@@ -83,6 +83,28 @@ def import_labels(
     return report
 
 
+def read_item_labels(
+    catalog: Catalog,
+    format_name: str,
+    path: Path,
+    *,
+    image_root: str,
+    schema: LabelSchema,
+) -> tuple[dict[int, Label], ImportReport]:
+    """The labels a file gives the catalog's items under ``image_root``, without writing them
+    (e.g. hidden ground truth for a simulated annotator): one label per item, the file's first."""
+    spec = get_format(format_name)
+    result = spec.load(path, LoadOptions(schema=schema))
+    report = ImportReport(spec.name, str(path), records=result.records, imported=result.imported)
+    report.rejected = len(result.rejections)
+    report.rejections = [asdict(r) for r in result.rejections]
+    annotations, _ = _resolve(catalog, result, image_root, report)
+    labels: dict[int, Label] = {}
+    for item_id, label, _provenance in annotations:
+        labels.setdefault(item_id, label)
+    return labels, report
+
+
 def _override(as_kind: ProvenanceKind | None, model_version: str | None, path: Path) -> Provenance | None:
     if as_kind is ProvenanceKind.HUMAN:
         return Provenance.human(f"import:{path.name}")
@@ -197,4 +219,12 @@ def _check_labels_fit(labels: LabelSet, schema: LabelSchema) -> None:
                 raise ValidationError(f"{image.name}: classes {unknown} are not in the project schema")
 
 
-__all__ = ["ExportReport", "ImportReport", "Rejection", "export_labels", "export_names", "import_labels"]
+__all__ = [
+    "ExportReport",
+    "ImportReport",
+    "Rejection",
+    "export_labels",
+    "export_names",
+    "import_labels",
+    "read_item_labels",
+]

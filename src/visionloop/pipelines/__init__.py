@@ -1,0 +1,1 @@
+"""Pipelines: the loop's steps wired together (train, pre-label, select, label, auto-label)."""
