@@ -109,7 +109,7 @@ def loop(
         batch_size=batch_size,
         workers=workers,
     )
-    report = run_loop(project, truth, settings, options, log=None if json_output else stderr.print)
+    report = run_loop(project, truth, settings, options, log=stderr.print)
     page = write_loop_report(project, report, truth=truth.truth, baseline=compared)
     if json_output:
         print_json({**report.to_dict(), "report": str(page)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,11 +84,12 @@ def export_image_folder(
     labels: npt.NDArray[np.uint8],
     per_class: int,
     seed: int = 0,
+    classes: Sequence[str] = CLASSES,
 ) -> int:
     """Write ``per_class`` PNGs of each class into ``out_dir/<class>/``; returns the count."""
     rng = np.random.default_rng(seed)
     written = 0
-    for class_index, class_name in enumerate(CLASSES):
+    for class_index, class_name in enumerate(classes):
         indices = np.flatnonzero(labels == class_index)
         chosen = rng.choice(indices, size=min(per_class, len(indices)), replace=False)
         for index in sorted(chosen.tolist()):
