@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -76,6 +77,7 @@ def finetuned_predictions(args: argparse.Namespace, train: npt.NDArray[np.int64]
         info = json.loads(str(saved["info"]))
         return (saved["predicted"], saved["scores"], labels[rest].astype(np.int64)), info
     root = args.workdir / "autolabel-project"
+    shutil.rmtree(root, ignore_errors=True)  # a run that stopped before caching its predictions
     schema = LabelSchema(task=TaskType.CLASSIFICATION, classes=list(fashion_mnist.CLASSES))
     project = Project.create(root / "project", ProjectConfig(name="autolabel-bench", labels=schema))
     started = time.perf_counter()
