@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,24 @@ from visionloop.tasks.onnx_files import OnnxExport
 from visionloop.tasks.registry import get_task
 from visionloop.tasks.spec import ExportableFamily
 
-__all__ = ["OnnxModel", "available_cores", "exportable_family", "import_onnxruntime", "open_session"]
+__all__ = [
+    "OnnxModel",
+    "SessionSettings",
+    "available_cores",
+    "exportable_family",
+    "import_onnxruntime",
+    "open_session",
+]
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """``threads`` per operator (default: every available core). ``busy_wait``: idle operator
+    threads spin for the next piece of work (lowest latency); turn it off when other processes
+    need the cores meanwhile, such as decoding workers, so waiting threads sleep instead."""
+
+    threads: int | None = None
+    busy_wait: bool = True
 
 
 def import_onnxruntime(purpose: str) -> Any:
@@ -42,15 +60,17 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def open_session(path: str, threads: int | None = None) -> Any:
+def open_session(path: str, settings: SessionSettings = SessionSettings()) -> Any:
     """A CPU ``InferenceSession`` with all graph optimisations, one operator at a time, each
-    spread over ``threads`` (default: every available core)."""
+    spread over ``settings.threads``."""
     ort = import_onnxruntime("Running a model with ONNX Runtime")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = threads or available_cores()
+    options.intra_op_num_threads = settings.threads or available_cores()
     options.inter_op_num_threads = 1
+    if not settings.busy_wait:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only
     try:
         return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
@@ -81,9 +101,11 @@ class OnnxModel:
         self.export = export
 
     @classmethod
-    def open(cls, artifact: ModelArtifact, export: OnnxExport, threads: int | None = None) -> OnnxModel:
+    def open(
+        cls, artifact: ModelArtifact, export: OnnxExport, settings: SessionSettings = SessionSettings()
+    ) -> OnnxModel:
         family = exportable_family(artifact)
-        return cls(open_session(str(export.path), threads), family, artifact, export)
+        return cls(open_session(str(export.path), settings), family, artifact, export)
 
     @property
     def artifact(self) -> ModelArtifact:

@@ -22,6 +22,7 @@ from visionloop.core.schema import LabelSchema
 from visionloop.models.artifact import ModelArtifact, read_artifact
 from visionloop.project import Project
 from visionloop.tasks.onnx_files import export_exists, read_export
+from visionloop.tasks.onnx_runtime import OnnxModel, SessionSettings
 from visionloop.tasks.registry import load_trained_model, require_project_task, resolve_model_folder
 
 __all__ = ["RUNTIMES", "Predictor", "Runtime", "load_predictor", "load_project_predictor"]
@@ -58,9 +59,12 @@ class Predictor(Protocol):
     ) -> tuple[list[Label], npt.NDArray[np.float32]]: ...
 
 
-def load_predictor(folder: Path, runtime: str = "auto") -> tuple[Predictor, str]:
+def load_predictor(
+    folder: Path, runtime: str = "auto", session: SessionSettings | None = None
+) -> tuple[Predictor, str]:
     """The model in ``folder`` on ``runtime``, with a note saying why ONNX Runtime was not used
-    (empty when it was, or when ``torch`` was asked for). ``onnx`` fails instead of falling back."""
+    (empty when it was, or when ``torch`` was asked for). ``onnx`` fails instead of falling back.
+    ``session``: how ONNX Runtime may use the cores (default: all, busy-waiting)."""
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
     if runtime == "torch":
@@ -77,10 +81,8 @@ def load_predictor(folder: Path, runtime: str = "auto") -> tuple[Predictor, str]
                 raise ValidationError(f"cannot run with ONNX Runtime: {exc}") from exc
             logger.warning("%s", note)
         else:
-            from visionloop.tasks.onnx_runtime import OnnxModel
-
             try:
-                return OnnxModel.open(artifact, export), ""
+                return OnnxModel.open(artifact, export, session or SessionSettings()), ""
             except MissingDependencyError as exc:
                 if runtime == "onnx":
                     raise
@@ -91,11 +93,15 @@ def load_predictor(folder: Path, runtime: str = "auto") -> tuple[Predictor, str]
 
 
 def load_project_predictor(
-    project: Project, model: str, purpose: str, runtime: str = "auto"
+    project: Project,
+    model: str,
+    purpose: str,
+    runtime: str = "auto",
+    session: SessionSettings | None = None,
 ) -> tuple[Path, Predictor, str]:
     """Resolve ``model`` (run id, prefix or folder) and load it for ``purpose`` on ``runtime``,
     refusing another task's model."""
     folder = resolve_model_folder(project, model)
-    predictor, note = load_predictor(folder, runtime)
+    predictor, note = load_predictor(folder, runtime, session)
     require_project_task(project, predictor.schema, folder, purpose)
     return folder, predictor, note
