@@ -36,7 +36,6 @@ TRAINING = [
     "model.backbone=mobilenet_v2",
     "model.weights=imagenet",
     "model.image_size=32",
-    "optim.epochs=8",
     "optim.batch_size=64",
     "optim.lr=0.05",
     "augment.crop_scale=1.0",
@@ -73,7 +72,7 @@ def real_images(
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -84,7 +83,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=200, help="labels the oracle gives per round")
     parser.add_argument("--calibration", type=int, default=1000, help="labels held out to calibrate")
     parser.add_argument("--strategy", default="margin")
-    args = parser.parse_args()
+    parser.add_argument("--epochs", type=int, default=8, help="training epochs per round")
+    args = parser.parse_args(argv)
 
     workdir: Path = args.workdir.resolve()
     name, classes, pool, evaluation = real_images(workdir)
@@ -104,6 +104,7 @@ def main() -> None:
         "--budget", str(args.budget),
         "--calibration", str(args.calibration),
         *TRAINING,
+        f"optim.epochs={args.epochs}",
     ]  # fmt: skip
     folders: dict[str, Path] = {}
     for project_name, strategy in (("baseline", "random"), ("project", args.strategy)):
