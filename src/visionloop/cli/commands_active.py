@@ -169,17 +169,21 @@ class _ProgressBar:
             self.progress.stop()
 
 
+# The calibration options, shared by 'autolabel' and 'loop'.
+TargetAccuracy = Annotated[
+    float, typer.Option(min=0.5, max=0.9999, help="Accuracy the auto-accepted labels must reach.")
+]
+Confidence = Annotated[float, typer.Option(min=0.5, max=0.9999, help="Probability that the guarantee holds.")]
+AuditShare = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Share of accepted labels listed for a human audit.")
+]
+
+
 def autolabel(
     ctx: typer.Context,
-    target_accuracy: Annotated[
-        float, typer.Option(min=0.5, max=0.9999, help="Accuracy the accepted labels must reach.")
-    ] = 0.95,
-    confidence: Annotated[
-        float, typer.Option(min=0.5, max=0.9999, help="Probability that the guarantee holds.")
-    ] = 0.95,
-    audit: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Share of accepted labels listed for a human audit.")
-    ] = 0.02,
+    target_accuracy: TargetAccuracy = 0.95,
+    confidence: Confidence = 0.95,
+    audit: AuditShare = 0.02,
     per_class: Annotated[
         bool,
         typer.Option(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from visionloop.cli.commands_active import AuditShare, Confidence, TargetAccuracy
 from visionloop.cli.context import current_project
 from visionloop.cli.output import print_json, stderr, stdout
 
@@ -57,13 +58,9 @@ def loop(
         int, typer.Option(min=0, help="Random pool items labelled to calibrate auto-labeling.")
     ] = 500,
     eval_split: Annotated[str, typer.Option(help="Split that measures each round's model.")] = "test",
-    target_accuracy: Annotated[
-        float, typer.Option(min=0.5, max=0.9999, help="Accuracy auto-accepted labels must reach.")
-    ] = 0.95,
-    confidence: Annotated[
-        float, typer.Option(min=0.5, max=0.9999, help="Probability that the guarantee holds.")
-    ] = 0.95,
-    audit: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of auto labels audited.")] = 0.02,
+    target_accuracy: TargetAccuracy = 0.95,
+    confidence: Confidence = 0.95,
+    audit: AuditShare = 0.02,
     baseline: Annotated[
         Path | None, typer.Option(help="Another loop's folder or loop.json to compare learning curves with.")
     ] = None,
