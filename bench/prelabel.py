@@ -1,0 +1,410 @@
+"""Pre-labeling throughput: ``visionloop prelabel`` against a raw ONNX Runtime loop and against a
+labeling-tool ML backend that answers one image per request, on the same photos in one run.
+
+The photos are real Fashion-MNIST test items (Debian's ``dataset-fashion-mnist``), tinted and
+upscaled onto camera-sized canvases (default 1024x768) with a smooth colour field and sensor-like
+noise as background, saved as JPEG (quality 90): the decode cost of real photos, with real
+objects in them. They are ingested into a fresh project (SQLite catalog) as unlabelled items.
+The model is torchvision's ImageNet MobileNetV2 (offline weights) with a new 10-class head,
+untrained (throughput does not depend on the head), exported to ONNX by ``export_onnx``.
+
+Measured in the same run, interleaved, each figure the fastest of ``--repeats`` rounds, end to
+end, with the CPU time per image of every process involved (decoding workers, the backend
+server): wall-clock rates depend on what else runs on the machine, CPU time much less.
+
+  (a) ``prelabel`` (the library call, default options, so ONNX Runtime): items from the catalog,
+      decoding in a worker, predictions and embeddings stored, run recorded; also with
+      ``runtime="torch"`` for comparison.
+  (b) a raw loop over the same files: open, JPEG draft decode (the same DCT scaling prelabel
+      uses), resize, normalise, ``InferenceSession.run`` in batches of the same size. One process,
+      no catalog, nothing stored; a default ``InferenceSession`` on the CPU provider.
+  (c) an ML backend as labeling tools call it (Label Studio's ``/predict``): a stdlib HTTP server
+      in its own process on 127.0.0.1 receives one task with one image path per request, reads
+      and fully decodes the image, runs the PyTorch model eagerly on it and answers JSON; the
+      client sends the items one request at a time over a kept-alive connection. Timed over
+      ``--backend-items`` items (a rate; it does not depend on how many). One PyTorch thread:
+      faster than two for one small image here, and immune to the stalls two threads suffer
+      when another process holds a core.
+
+Targets: (a)/(b) >= 0.8 and (a)/(c) >= 10. Printed as PASS/FAIL; nothing asserts.
+
+Usage::
+
+    .venv/bin/python bench/prelabel.py [--images 1000] [--size 1024x768] [--side 64]
+        [--batch-size 32] [--workers N] [--backend-items 300] [--repeats 3] [--workdir DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from visionloop.active.prelabel import PrelabelOptions, PrelabelReport, prelabel
+from visionloop.core.labels import ClassLabel
+from visionloop.core.schema import LabelSchema, TaskType
+from visionloop.datasets import fashion_mnist
+from visionloop.imaging.decode import decode_rgb
+from visionloop.ingest import IngestOptions, ingest
+from visionloop.models.artifact import write_artifact
+from visionloop.models.classifier import build_classifier
+from visionloop.models.config import ModelConfig
+from visionloop.project import Project
+from visionloop.project.config import ProjectConfig
+from visionloop.storage import Filesystem
+from visionloop.tasks.onnx_export import export_onnx
+from visionloop.tasks.registry import load_trained_model
+
+RAW_TARGET = 0.8
+BACKEND_TARGET = 10.0
+IMAGENET_MEAN = np.asarray([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
+IMAGENET_STD = np.asarray([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def make_photos(folder: Path, count: int, size: tuple[int, int], seed: int = 0) -> list[Path]:
+    """``count`` JPEGs of ``size`` (width, height), one Fashion-MNIST test item in each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"photo_{index:05d}.jpg" for index in range(count)]
+    if all(path.is_file() for path in paths):
+        return paths
+    items, _ = fashion_mnist.load("test")
+    rng = np.random.default_rng(seed)
+    width, height = size
+    noise_bank = [rng.normal(0.0, 6.0, (height, width, 3)).astype(np.float32) for _ in range(4)]
+    for index, path in enumerate(paths):
+        field = Image.fromarray(rng.integers(40, 220, (6, 8, 3), dtype=np.uint8)).resize(
+            (width, height), Image.Resampling.BICUBIC
+        )
+        canvas = np.asarray(field, np.float32) + np.roll(noise_bank[index % 4], index * 37, axis=1)
+        side = int(rng.integers(min(size) // 3, int(min(size) * 0.8)))
+        item = Image.fromarray(items[index % len(items)]).resize((side, side), Image.Resampling.BICUBIC)
+        alpha = np.asarray(item, np.float32)[:, :, None] / 255.0
+        tint = rng.integers(60, 255, 3).astype(np.float32)
+        top, left = int(rng.integers(0, height - side)), int(rng.integers(0, width - side))
+        patch = canvas[top : top + side, left : left + side]
+        canvas[top : top + side, left : left + side] = patch * (1 - alpha) + tint * alpha
+        photo = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+        photo.save(path, quality=90)
+    return paths
+
+
+def make_project(root: Path, photos: Path) -> Project:
+    schema = LabelSchema(task=TaskType.CLASSIFICATION, classes=list(fashion_mnist.CLASSES))
+    project = Project.create(root, ProjectConfig(name="bench-prelabel", labels=schema))
+    with project.open_catalog() as catalog:
+        ingest(catalog, Filesystem(str(photos)), IngestOptions(split="train", workers=1))
+    return project
+
+
+def make_model(folder: Path, side: int) -> Path:
+    schema = LabelSchema(task=TaskType.CLASSIFICATION, classes=list(fashion_mnist.CLASSES))
+    network, _ = build_classifier("mobilenet_v2", len(schema.classes), "imagenet")
+    config = ModelConfig(family="classifier", image_size=side, weights="imagenet")
+    write_artifact(folder, network.state_dict(), schema, config, "classifier", run_id=None)
+    return folder
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """Wall seconds and CPU seconds (this process, finished children, and any server) for
+    ``items`` images; the best round counts."""
+
+    items: int
+    seconds: float = float("inf")
+    cpu_seconds: float = float("inf")
+
+    def keep(self, seconds: float, cpu_seconds: float) -> None:
+        if seconds < self.seconds:
+            self.seconds, self.cpu_seconds = seconds, cpu_seconds
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu_seconds / self.items
+
+
+def cpu_time() -> float:
+    """CPU seconds of this process and of its children that have finished (decoding workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+# -- (b) the raw loop -------------------------------------------------------------------------
+
+
+def raw_loop(paths: list[Path], model: Path, side: int, batch_size: int) -> list[int]:
+    """Top classes: decode (JPEG draft), resize, normalise, ORT, in batches; nothing else."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model / "model.onnx"), providers=["CPUExecutionProvider"])
+    classes: list[int] = []
+    for start in range(0, len(paths), batch_size):
+        pixels = []
+        for path in paths[start : start + batch_size]:
+            with Image.open(path) as image:
+                image.draft("RGB", (side, side))
+                resized = image.convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
+                pixels.append(np.asarray(resized))
+        batch = np.stack(pixels).transpose(0, 3, 1, 2).astype(np.float32)
+        batch = (batch / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        (logits,) = session.run(["logits"], {"images": batch})
+        classes.extend(np.asarray(logits).argmax(axis=1).tolist())
+    return classes
+
+
+# -- (c) the one-image-per-request backend ----------------------------------------------------
+
+
+def serve_backend(model: Path, port_file: Path, threads: int) -> None:
+    """A Label Studio-style ML backend: POST /predict with tasks, one prediction per task
+    (GET /cpu reports the server's CPU seconds, for the figures)."""
+    import torch
+
+    trained = load_trained_model(model)
+    torch.set_grad_enabled(False)
+    torch.set_num_threads(threads)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
+
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            results = []
+            for task in request["tasks"]:
+                image = decode_rgb(Path(task["data"]["image"]).read_bytes())
+                (label,) = trained.predict([image])
+                assert isinstance(label, ClassLabel)
+                choice = {"choices": [label.class_name]}
+                result = {"from_name": "label", "to_name": "image", "type": "choices", "value": choice}
+                results.append({"result": [result], "score": label.score, "model_version": trained.version})
+            self.answer({"results": results})
+
+        def do_GET(self) -> None:
+            self.answer({"cpu_seconds": time.process_time()})
+
+        def answer(self, content: dict[str, Any]) -> None:
+            body = json.dumps(content).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # quiet
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    port_file.write_text(str(server.server_address[1]))
+    server.serve_forever()
+
+
+def backend_loop(
+    paths: list[Path], model: Path, workdir: Path, threads: int, figure: Figure, repeats: int
+) -> list[str]:
+    """Predicted classes, one request per image, against a backend process."""
+    port_file = workdir / "backend.port"
+    port_file.unlink(missing_ok=True)
+    command = [sys.executable, __file__, "--serve-backend", str(model), "--port-file", str(port_file)]
+    command += ["--backend-threads", str(threads)]
+    process = subprocess.Popen(command, start_new_session=True)  # noqa: S603  # our own script
+    try:
+        deadline = time.monotonic() + 120
+        while not port_file.is_file() or not port_file.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the ML backend did not start")
+            time.sleep(0.05)
+        connection = http.client.HTTPConnection("127.0.0.1", int(port_file.read_text()), timeout=60)
+
+        def call(method: str, body: str | None = None) -> Any:
+            connection.request(
+                method, "/predict" if body else "/cpu", body, {"Content-Type": "application/json"}
+            )
+            return json.loads(connection.getresponse().read())
+
+        def ask(path: Path) -> str:
+            answer = call("POST", json.dumps({"tasks": [{"id": 1, "data": {"image": str(path)}}]}))
+            return str(answer["results"][0]["result"][0]["value"]["choices"][0])
+
+        ask(paths[0])  # the backend loads its model before labeling starts
+        classes: list[str] = []
+        for _ in range(repeats):
+            server_cpu, client_cpu = float(call("GET")["cpu_seconds"]), time.process_time()
+            started = time.perf_counter()
+            classes = [ask(path) for path in paths]
+            seconds = time.perf_counter() - started
+            cpu = float(call("GET")["cpu_seconds"]) - server_cpu + time.process_time() - client_cpu
+            figure.keep(seconds, cpu)
+        connection.close()
+        return classes
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--size", default="1024x768", help="photo width x height")
+    parser.add_argument("--side", type=int, default=64, help="the model's input side")
+    parser.add_argument("--batch-size", type=int, default=32, help="for the raw loop (prelabel's default)")
+    parser.add_argument("--workers", type=int, default=None, help="prelabel workers (default: its own)")
+    parser.add_argument("--backend-items", type=int, default=300, help="items sent to the ML backend")
+    parser.add_argument(
+        "--backend-threads",
+        type=int,
+        default=1,
+        help="PyTorch threads in the ML backend (one image at a time runs fastest on one here)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per figure; the fastest counts")
+    parser.add_argument("--workdir", type=Path, default=None, help="keeps the photos between runs")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--serve-backend", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--port-file", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_backend is not None:
+        serve_backend(args.serve_backend, args.port_file, args.backend_threads)
+        return 0
+
+    width, height = (int(value) for value in args.size.lower().split("x"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vl-bench-prelabel-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    paths = make_photos(workdir / f"photos-{width}x{height}-{args.images}", args.images, (width, height))
+    scratch = workdir / "scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    project = make_project(scratch / "project", paths[0].parent)
+    model = make_model(scratch / "model", args.side)
+    export = export_onnx(model, [decode_rgb(path.read_bytes()) for path in paths[:64]])
+    print(
+        f"{len(paths)} photos {width}x{height}, project and ONNX export ready in "
+        f"{time.perf_counter() - started:.0f} s (parity: {export.parity.agreement:.1%} agreement, "
+        f"max logit diff {export.parity.max_abs_diff['logits']:.1e})",
+        flush=True,
+    )
+    load_before = os.getloadavg()[0]
+
+    options = PrelabelOptions(items="all")
+    if args.workers is not None:
+        options = replace(options, workers=args.workers)
+    figures = {name: Figure(len(paths)) for name in ("onnx", "torch", "raw")}
+    reports: dict[str, PrelabelReport] = {}
+    raw_classes: list[int] = []
+
+    def measure(name: str) -> None:
+        cpu, begun = cpu_time(), time.perf_counter()
+        if name == "raw":
+            raw_classes[:] = raw_loop(paths, model, args.side, args.batch_size)
+        else:
+            report = prelabel(project, str(model), replace(options, runtime=name))  # type: ignore[arg-type]
+            if report.predicted != len(paths) or report.failed or report.runtime != name:
+                raise RuntimeError(
+                    f"prelabel on {report.runtime} predicted {report.predicted}: {report.failed[:3]}"
+                )
+            reports[name] = report
+        figures[name].keep(time.perf_counter() - begun, cpu_time() - cpu)
+
+    for _ in range(args.repeats):  # interleaved, so a change in the machine's load hits all alike
+        for name in ("onnx", "raw", "torch"):
+            measure(name)
+    subset = paths[: args.backend_items]
+    figures["backend"] = Figure(len(subset))
+    backend_classes = backend_loop(
+        subset, model, scratch, args.backend_threads, figures["backend"], args.repeats
+    )
+    load_after = os.getloadavg()[0]
+
+    with project.open_catalog() as catalog:
+        stored = catalog.run_predictions(reports["onnx"].run_id)
+        uri_by_id = {item.id: item.uri for item in catalog.iter_items()}
+    ours = {
+        uri_by_id[item]: label.class_name
+        for item, (label, _) in stored.items()
+        if isinstance(label, ClassLabel)
+    }
+    raw_names = [fashion_mnist.CLASSES[index] for index in raw_classes]
+    agree_raw = np.mean([ours.get(str(path)) == name for path, name in zip(paths, raw_names, strict=True)])
+    agree_backend = np.mean(
+        [ours.get(str(path)) == name for path, name in zip(subset, backend_classes, strict=True)]
+    )
+
+    onnx, torch_run, raw, backend = (figures[name] for name in ("onnx", "torch", "raw", "backend"))
+    raw_ratio, backend_ratio = onnx.rate / raw.rate, onnx.rate / backend.rate
+    print()
+    print(
+        f"MobileNetV2 (ImageNet, new 10-class head) at {args.side} px; {len(paths)} JPEGs "
+        f"{width}x{height}; {len(os.sched_getaffinity(0))} cores; load average {load_before:.1f} before, "
+        f"{load_after:.1f} after (other processes share the cores when it is above ~1)"
+    )
+    print(f"{'':58} {'images/s':>9} {'seconds':>8} {'CPU ms/image':>13}")
+    rows = [
+        (f"(a) visionloop prelabel, ONNX Runtime (workers={options.workers})", onnx),
+        ("    visionloop prelabel, PyTorch", torch_run),
+        ("(b) raw loop: draft decode + resize + ORT, batched", raw),
+        (f"(c) ML backend, one image per request ({len(subset)} items)", backend),
+    ]
+    for label, figure in rows:
+        print(f"{label:58} {figure.rate:9.1f} {figure.seconds:8.2f} {figure.cpu_ms:13.2f}")
+    print(
+        f"prelabel's own loop rate (report): {reports['onnx'].images_per_second:.1f} images/s on ONNX Runtime"
+    )
+    print(f"same top class as (a): raw loop {agree_raw:.1%}, ML backend {agree_backend:.1%}")
+    print(f"ONNX Runtime vs PyTorch prelabel: {onnx.rate / torch_run.rate:.2f}x")
+    verdict = "PASS" if raw_ratio >= RAW_TARGET else "FAIL"
+    print(f"{verdict}: (a)/(b) = {raw_ratio:.2f} (target >= {RAW_TARGET})")
+    verdict = "PASS" if backend_ratio >= BACKEND_TARGET else "FAIL"
+    print(f"{verdict}: (a)/(c) = {backend_ratio:.1f}x (target >= {BACKEND_TARGET:.0f}x)")
+    if args.json:
+        result = {
+            "images": len(paths),
+            "size": [width, height],
+            "side": args.side,
+            "workers": options.workers,
+            "load_average": [load_before, load_after],
+            **{
+                f"{name}_{key}": value
+                for name, figure in figures.items()
+                for key, value in (("images_per_second", figure.rate), ("cpu_ms_per_image", figure.cpu_ms))
+            },
+            "backend_items": len(subset),
+            "ratio_prelabel_to_raw": raw_ratio,
+            "ratio_prelabel_to_backend": backend_ratio,
+            "agreement_raw": float(agree_raw),
+            "agreement_backend": float(agree_backend),
+        }
+        print(json.dumps(result, indent=2))
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
