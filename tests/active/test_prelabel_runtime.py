@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from tiny_projects import make_project
@@ -96,3 +97,12 @@ def test_the_cli_takes_a_runtime(exported: tuple[Project, str]) -> None:
     assert "on onnx" in result.output
     result = runner.invoke(app, [*args, "--runtime", "tensorrt"])
     assert result.exit_code != 0 and "auto, onnx or torch" in result.output
+
+
+def test_decoding_workers_leave_the_threads_as_they_were(exported: tuple[Project, str]) -> None:
+    project, model = exported
+    before = torch.get_num_threads()
+    for runtime in ("torch", "onnx"):
+        report = prelabel(project, model, PrelabelOptions(workers=1, limit=4, runtime=runtime))  # type: ignore[arg-type]
+        assert report.runtime == runtime and report.predicted == 4
+    assert torch.get_num_threads() == before

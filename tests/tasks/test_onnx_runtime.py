@@ -8,12 +8,15 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tiny_models import photos, write_model
 from visionloop.core.errors import ConfigError, ValidationError
+from visionloop.models.artifact import read_artifact
 from visionloop.tasks.onnx_export import export_onnx
-from visionloop.tasks.onnx_files import ONNX_META_NAME, ONNX_NAME
+from visionloop.tasks.onnx_files import ONNX_META_NAME, ONNX_NAME, read_export
+from visionloop.tasks.onnx_runtime import OnnxModel, SessionSettings
 from visionloop.tasks.predictor import load_predictor
 from visionloop.tasks.registry import TrainedModel
 
@@ -89,3 +92,13 @@ def test_torch_is_used_when_asked_and_unknown_runtimes_are_refused(exported: Pat
     assert predictor.runtime == "torch" and note == ""
     with pytest.raises(ConfigError, match="choose from auto, onnx, torch"):
         load_predictor(exported, "tensorrt")
+
+
+def test_session_settings_change_speed_not_results(exported: Path) -> None:
+    artifact = read_artifact(exported)
+    export = read_export(exported, artifact)
+    images = photos(5, seed=3)
+    default = OnnxModel.open(artifact, export).outputs(images)
+    frugal = OnnxModel.open(artifact, export, SessionSettings(threads=1, busy_wait=False)).outputs(images)
+    for ours, theirs in zip(default, frugal, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
