@@ -24,7 +24,7 @@ violation rate is printed). Nothing asserts; the exit code is 0 unless something
 Usage::
 
     .venv/bin/python bench/autolabel.py [--learner finetune|linear] [--trials 200] [--labelled 0.1]
-        [--target 0.95] [--confidence 0.95] [--image-size 32] [--epochs 10] [--workdir DIR] [--json]
+        [--target 0.95] [--confidence 0.95] [--image-size 64] [--epochs 6] [--workdir DIR] [--json]
 """
 
 from __future__ import annotations
@@ -189,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labelled", type=float, default=0.10, help="share of the pool humans label")
     parser.add_argument("--target", type=float, default=0.95, help="target accuracy of auto-labels")
     parser.add_argument("--confidence", type=float, default=0.95)
-    parser.add_argument("--image-size", type=int, default=32, help="finetune: model input side")
-    parser.add_argument("--epochs", type=int, default=10, help="finetune: training epochs")
+    parser.add_argument("--image-size", type=int, default=64, help="finetune: model input side")
+    parser.add_argument("--epochs", type=int, default=6, help="finetune: training epochs")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
