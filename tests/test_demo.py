@@ -26,7 +26,7 @@ def test_the_demo_writes_the_loop_report(tmp_path: Path) -> None:
     assert "Open the report:" in completed.stdout
     report = Path(completed.stdout.rsplit("Open the report:", 1)[1].strip())
     page = report.read_text(encoding="utf-8")
-    assert "random selection" in page and "margin selection" in page  # both learning curves
+    assert "random selection" in page and "hybrid selection" in page  # both loops, one report
     for part in ("Risk-coverage", "Confusion matrix", "Most uncertain", "Auto-accepted"):
         assert part in page
     assert (report.parent / "learning_curve.png").stat().st_size > 1000
