@@ -58,7 +58,9 @@ def prelabel(
         str, typer.Option(help="Which items: unlabeled (no annotation yet), labeled or all.")
     ] = "unlabeled",
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Images per forward pass.")] = 32,
-    workers: Annotated[int, typer.Option(min=0, max=64, help="Decoding worker processes.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=0, max=64, help="Decoding worker processes. Default: one per core.")
+    ] = None,
     chunk: Annotated[int, typer.Option(min=1, help="Items per commit (and per embeddings file).")] = 1024,
     limit: Annotated[int | None, typer.Option(min=1, help="Predict at most this many items.")] = None,
     draft: Annotated[
@@ -70,7 +72,7 @@ def prelabel(
     ] = "auto",
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    from visionloop.active.prelabel import PrelabelOptions
+    from visionloop.active.prelabel import PrelabelOptions, default_workers
     from visionloop.active.prelabel import prelabel as run_prelabel
 
     if items not in ("unlabeled", "labeled", "all"):
@@ -81,7 +83,7 @@ def prelabel(
     options = PrelabelOptions(
         items=items,  # type: ignore[arg-type]  # checked above
         batch_size=batch_size,
-        workers=workers,
+        workers=default_workers() if workers is None else workers,
         chunk=chunk,
         limit=limit,
         draft=draft,

@@ -69,7 +69,9 @@ def loop(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the random draws.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Images per pre-label batch.")] = 64,
-    workers: Annotated[int, typer.Option(min=0, max=64, help="Decoding worker processes.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=0, max=64, help="Decoding worker processes. Default: one per core.")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     from visionloop.pipelines.loop import LoopOptions, read_loop, run_loop

@@ -30,7 +30,7 @@ import numpy as np
 
 from visionloop.active.audit import audit_autolabel
 from visionloop.active.autolabel import AutolabelOptions, agrees, autolabel
-from visionloop.active.prelabel import PrelabelOptions, prelabel
+from visionloop.active.prelabel import PrelabelOptions, default_workers, prelabel
 from visionloop.active.select import select_items
 from visionloop.active.strategies import STRATEGIES
 from visionloop.core.errors import ValidationError
@@ -73,7 +73,7 @@ class LoopOptions:
     audit: float = 0.02
     seed: int = 0
     batch_size: int = 64
-    workers: int = 1
+    workers: int | None = None  # pre-labeling's decoding processes (None: its default)
 
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -243,7 +243,11 @@ def _round(
         predicted = prelabel(
             project,
             trained.run_id,
-            PrelabelOptions(items="unlabeled", batch_size=options.batch_size, workers=options.workers),
+            PrelabelOptions(
+                items="unlabeled",
+                batch_size=options.batch_size,
+                workers=default_workers() if options.workers is None else options.workers,
+            ),
         )
         entry.prelabel_run = predicted.run_id
     if not last:
