@@ -26,6 +26,7 @@ __all__ = [
     "ARTIFACT_VERSION",
     "ModelArtifact",
     "read_artifact",
+    "read_description",
     "read_training_items",
     "write_artifact",
     "write_training_items",
@@ -86,16 +87,25 @@ def write_artifact(
     return read_artifact(folder)
 
 
-def read_artifact(folder: Path) -> ModelArtifact:
-    path = folder / META_NAME
+def read_description(path: Path, version: int, what: str, missing: str) -> dict[str, Any]:
+    """A JSON description file written at ``version`` (``what``: e.g. "model description"),
+    refused with ``missing`` when absent and with the reason when unreadable or of another version."""
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ValidationError(f"{folder}: not a visionloop model (no {META_NAME})") from exc
+        raise ValidationError(missing) from exc
     except (OSError, ValueError) as exc:
-        raise ValidationError(f"{path}: unreadable model description: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("version") != ARTIFACT_VERSION:
-        raise ValidationError(f"{path}: unsupported model description version")
+        raise ValidationError(f"{path}: unreadable {what}: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("version") != version:
+        raise ValidationError(f"{path}: unsupported {what} version")
+    return meta
+
+
+def read_artifact(folder: Path) -> ModelArtifact:
+    path = folder / META_NAME
+    meta = read_description(
+        path, ARTIFACT_VERSION, "model description", f"{folder}: not a visionloop model (no {META_NAME})"
+    )
     try:
         return ModelArtifact(
             folder=folder,

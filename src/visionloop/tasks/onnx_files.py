@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from visionloop.core.errors import ValidationError
-from visionloop.models.artifact import ModelArtifact
+from visionloop.models.artifact import ModelArtifact, read_description
 from visionloop.models.weights import sha256_file
 from visionloop.storage import atomic_write_local
 
@@ -104,14 +104,9 @@ def read_export(folder: Path, artifact: ModelArtifact) -> OnnxExport:
     """The export next to ``artifact``, refused (``ValidationError`` naming the reason) when it is
     missing, unreadable, failed its parity check or no longer matches the model."""
     path = folder / ONNX_META_NAME
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ValidationError(f"{path}: missing (export the model again)") from exc
-    except (OSError, ValueError) as exc:
-        raise ValidationError(f"{path}: unreadable export description: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("version") != EXPORT_VERSION:
-        raise ValidationError(f"{path}: unsupported export description version")
+    meta = read_description(
+        path, EXPORT_VERSION, "export description", f"{path}: missing (export the model again)"
+    )
     try:
         export = OnnxExport(
             folder=folder,
