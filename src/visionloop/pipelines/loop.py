@@ -105,6 +105,7 @@ class LoopReport:
     task: str
     headline_metric: str
     target_accuracy: float = 0.95
+    match: float = 0.5  # IoU / OKS at which an auto label counts as right (autolabel's default)
     pool: int = 0
     eval_items: int = 0
     calibration_items: int = 0
@@ -274,17 +275,15 @@ def _round(
 
 def _autolabel(project: Project, oracle: Oracle, options: LoopOptions, report: LoopReport, say: Log) -> None:
     last = report.rounds[-1]
-    result = autolabel(
-        project,
-        AutolabelOptions(
-            target_accuracy=options.target_accuracy,
-            confidence=options.confidence,
-            audit=options.audit,
-            seed=options.seed,
-            calibration_split=CALIBRATION_SPLIT,
-        ),
-        prelabel_run=last.prelabel_run,
+    settings = AutolabelOptions(
+        target_accuracy=options.target_accuracy,
+        confidence=options.confidence,
+        audit=options.audit,
+        seed=options.seed,
+        calibration_split=CALIBRATION_SPLIT,
     )
+    report.match = settings.match
+    result = autolabel(project, settings, prelabel_run=last.prelabel_run)
     report.autolabel = result.to_dict()
     task = project.config.labels.task
     with project.open_catalog() as catalog:
@@ -296,7 +295,9 @@ def _autolabel(project: Project, oracle: Oracle, options: LoopOptions, report: L
         }
         report.auto_accepted = len(accepted)
         if accepted:
-            right = sum(agrees(task, oracle.truth[item], label, 0.5) for item, label in accepted.items())
+            right = sum(
+                agrees(task, oracle.truth[item], label, settings.match) for item, label in accepted.items()
+            )
             report.auto_accuracy = right / len(accepted)
         audited = oracle.reveal(catalog, result.audit_items, result.run_id)
         report.human_labels += len(audited)

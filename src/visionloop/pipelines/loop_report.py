@@ -21,10 +21,12 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw
 
+from visionloop.active.autolabel import agrees
 from visionloop.active.uncertainty import item_confidence
 from visionloop.core.errors import VisionloopError
 from visionloop.core.labels import ClassLabel, Label, ObjectLabels
 from visionloop.core.provenance import ProvenanceKind
+from visionloop.core.schema import TaskType
 from visionloop.datasets.records import ImageReader
 from visionloop.evaluation.page import PAGE_CSS, escape, format_value, html_table
 from visionloop.evaluation.plots import new_figure, plot_confusion_matrix, save_figure
@@ -88,6 +90,8 @@ def write_loop_report(
             uncertain,
             reader,
             truth,
+            project.config.labels.task,
+            report.match,
         )
     )
     parts.append(
@@ -97,6 +101,8 @@ def write_loop_report(
             accepted,
             reader,
             truth,
+            project.config.labels.task,
+            report.match,
         )
     )
     parts.append("</body></html>\n")
@@ -128,7 +134,6 @@ def _summary(report: LoopReport, baseline: LoopReport | None) -> str:
             ]
         )
     if auto:
-        target = auto.get("thresholds", {})
         rows.append(
             [
                 "auto-labelled",
@@ -139,7 +144,7 @@ def _summary(report: LoopReport, baseline: LoopReport | None) -> str:
         accuracy = "n/a" if report.auto_accuracy is None else f"{report.auto_accuracy:.2%}"
         rows.append(["auto-label accuracy against the hidden truth", accuracy])
         rows.append(["calibration run", escape(auto.get("run_id", ""))])
-        for group, entry in target.items():
+        for group, entry in auto.get("thresholds", {}).items():
             threshold = entry.get("threshold")
             rows.append(
                 [
@@ -267,6 +272,8 @@ def _gallery(
     items: Sequence[tuple[int, str, Label]],
     reader: ImageReader,
     truth: Mapping[int, Label] | None,
+    task: TaskType,
+    match: float,
 ) -> str:
     if not items:
         return f"<h2>{escape(title)}</h2><p class='muted'>none</p>"
@@ -281,7 +288,7 @@ def _gallery(
         caption = f"{escape(_describe(label))} ({item_confidence(label):.2f})"
         verdict = ""
         if truth is not None and item in truth:
-            right = _same(truth[item], label)
+            right = agrees(task, truth[item], label, match)
             shown = escape(_describe(truth[item]))
             verdict = (
                 "<br><span class='right'>right</span>"
@@ -302,12 +309,6 @@ def _describe(label: Label) -> str:
     if isinstance(label, ObjectLabels):
         return f"{len(label.class_names)} objects"
     return type(label).__name__
-
-
-def _same(truth: Label, label: Label) -> bool:
-    if isinstance(truth, ClassLabel) and isinstance(label, ClassLabel):
-        return truth.class_name == label.class_name
-    return truth == label
 
 
 def _thumbnail(image: npt.NDArray[np.uint8], label: Label) -> str:
