@@ -124,7 +124,7 @@ def finetuned_predictions(args: argparse.Namespace, train: npt.NDArray[np.int64]
     report = prelabel(project, trained.run_id, PrelabelOptions(batch_size=256, workers=1))
     print(
         f"pre-labelled {report.predicted} images in {time.perf_counter() - started:.0f} s "
-        f"({report.images_per_second:.0f} img/s, runtime {getattr(report, 'runtime', 'torch')})",
+        f"({report.images_per_second:.0f} img/s, runtime {report.runtime})",
         flush=True,
     )
     with project.open_catalog() as catalog:

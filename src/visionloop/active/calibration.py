@@ -132,6 +132,15 @@ class Calibration:
         return threshold is not None and score >= threshold
 
 
+def _ranked(
+    scores: npt.NDArray[np.float64], correct: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Scores from the highest down, and the errors among the first ``n`` for each ``n``."""
+    order = np.argsort(-scores, kind="stable")
+    errors: npt.NDArray[np.int64] = np.cumsum(~correct[order])
+    return scores[order], errors
+
+
 def _certify(
     scores: npt.NDArray[np.float64],
     correct: npt.NDArray[np.bool_],
@@ -149,9 +158,7 @@ def _certify(
             f"({minimum - total} more)"
         )
         return _refused(group, total, reason, more_needed=minimum - total)
-    order = np.argsort(-scores, kind="stable")
-    sorted_scores = scores[order]
-    errors = np.cumsum(~correct[order])
+    sorted_scores, errors = _ranked(scores, correct)
     log_fact = _log_factorials(total)
     start = min(START_MULTIPLE * minimum, max(minimum, total // 2))
     best: ClassThreshold | None = None
@@ -228,9 +235,7 @@ def risk_coverage(
     total = len(score_array)
     if total == 0:
         return []
-    order = np.argsort(-score_array, kind="stable")
-    sorted_scores = score_array[order]
-    errors = np.cumsum(~correct_array[order])
+    sorted_scores, errors = _ranked(score_array, correct_array)
     curve: list[dict[str, float]] = []
     for step in range(1, points + 1):
         n = math.ceil(total * step / points)
