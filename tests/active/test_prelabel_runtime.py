@@ -106,3 +106,14 @@ def test_decoding_workers_leave_the_threads_as_they_were(exported: tuple[Project
         report = prelabel(project, model, PrelabelOptions(workers=1, limit=4, runtime=runtime))  # type: ignore[arg-type]
         assert report.runtime == runtime and report.predicted == 4
     assert torch.get_num_threads() == before
+
+
+def test_resizing_in_the_decoding_workers_changes_no_prediction(exported: tuple[Project, str]) -> None:
+    """With ``draft`` the workers squash images to the model's input; without, the model does."""
+    project, model = exported
+    early = prelabel(project, model, PrelabelOptions(items="all", workers=1))
+    late = prelabel(project, model, PrelabelOptions(items="all", workers=1, draft=False))
+    ours, theirs = _stored(project, early.run_id), _stored(project, late.run_id)
+    assert len(ours) == 19 and set(ours) == set(theirs)
+    for item, label in ours.items():
+        assert (label.class_name, label.score) == (theirs[item].class_name, theirs[item].score)

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from visionloop.imaging.decode import decode_rgb, decode_rgb_reduced
+from visionloop.tasks.preprocess import resize_image
 
 
 def _jpeg(width: int, height: int, orientation: int | None = None) -> bytes:
@@ -41,3 +42,11 @@ def test_other_formats_decode_in_full() -> None:
     Image.new("RGB", (300, 200), (10, 20, 30)).save(buffer, format="PNG")
     pixels, full = decode_rgb_reduced(buffer.getvalue(), at_least=32)
     assert full == (200, 300) and pixels.shape == (200, 300, 3)
+
+
+def test_a_squashed_decode_is_the_reduced_decode_resized_as_models_resize() -> None:
+    data = _jpeg(800, 600, orientation=6)
+    pixels, full = decode_rgb_reduced(data, at_least=64, resize_to=(48, 80))
+    assert full == (800, 600) and pixels.shape == (48, 80, 3)
+    reduced, _ = decode_rgb_reduced(data, at_least=64)
+    np.testing.assert_array_equal(pixels, resize_image(reduced, (48, 80)))

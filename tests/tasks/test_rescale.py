@@ -1,11 +1,14 @@
-"""Predictions made on a reduced decode move back to the full image exactly."""
+"""Predictions made on a reduced (or squashed) decode move back to the full image exactly."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from visionloop.core.labels import ClassLabel, ObjectLabels
+from visionloop.core.schema import TaskType
 from visionloop.formats.masks import rle_decode, rle_encode
+from visionloop.models.config import ModelConfig
+from visionloop.tasks.registry import get_task
 from visionloop.tasks.rescale import rescale_label
 
 
@@ -35,3 +38,12 @@ def test_class_labels_and_same_sizes_pass_through() -> None:
     assert rescale_label(label, (10, 10), (20, 20)) is label
     objects = ObjectLabels(boxes=np.array([[1, 1, 2, 2]], float), class_names=("a",))
     assert rescale_label(objects, (10, 10), (10, 10)) is objects
+
+
+def test_only_families_that_squash_their_input_let_decoding_resize_early() -> None:
+    config = ModelConfig(image_size=96)
+    assert get_task(TaskType.CLASSIFICATION).family("classifier").squashed_size(config) == (96, 96)
+    assert get_task(TaskType.KEYPOINTS).family("heatmap").squashed_size(config) == (96, 96)
+    for task in (TaskType.DETECTION, TaskType.SEGMENTATION, TaskType.KEYPOINTS):
+        detector = get_task(task).default_family
+        assert get_task(task).family(detector).squashed_size(config) is None  # keeps the aspect

@@ -39,6 +39,7 @@ from visionloop.datasets.records import ImageReader
 from visionloop.project import Project
 from visionloop.tasks.onnx_runtime import SessionSettings, available_cores
 from visionloop.tasks.predictor import Predictor, Runtime, load_project_predictor
+from visionloop.tasks.registry import squashed_input_size
 from visionloop.tasks.rescale import rescale_label
 
 __all__ = ["PrelabelOptions", "PrelabelReport", "default_workers", "prelabel"]
@@ -58,7 +59,8 @@ class PrelabelOptions:
     ``runtime``: ``onnx`` (ONNX Runtime on the model's export), ``torch``, or ``auto`` (ONNX
     Runtime when a current export exists next to the model). ``workers``: decoding processes,
     by default one per core (decoding, not the small model, bounds pre-labeling: on 2 cores two
-    workers ran 1.45x to 1.7x faster than one on 1 to 12 MP JPEGs)."""
+    workers ran 1.45x to 1.7x faster than one on 1 to 12 MP JPEGs). ``draft``: JPEGs decode at
+    a reduced DCT scale, and images the model squashes are resized in the workers."""
 
     items: ItemChoice = "unlabeled"
     batch_size: int = 32
@@ -90,12 +92,20 @@ class PrelabelReport:
 
 
 class _ItemImages(Dataset[tuple[int, npt.NDArray[np.uint8] | None, tuple[int, int], str]]):
-    """(item id, decoded pixels or None, full size, error) per item; decoding runs in workers."""
+    """(item id, decoded pixels or None, full size, error) per item; decoding (and, for models
+    that squash their input, resizing) runs in workers."""
 
-    def __init__(self, items: Sequence[tuple[int, str]], reader: ImageReader, at_least: int | None) -> None:
+    def __init__(
+        self,
+        items: Sequence[tuple[int, str]],
+        reader: ImageReader,
+        at_least: int | None,
+        resize_to: tuple[int, int] | None,
+    ) -> None:
         self.items = list(items)
         self.reader = reader
         self.at_least = at_least
+        self.resize_to = resize_to
 
     def __len__(self) -> int:
         return len(self.items)
@@ -103,7 +113,7 @@ class _ItemImages(Dataset[tuple[int, npt.NDArray[np.uint8] | None, tuple[int, in
     def __getitem__(self, index: int) -> tuple[int, npt.NDArray[np.uint8] | None, tuple[int, int], str]:
         item_id, uri = self.items[index]
         try:
-            image, full = self.reader.reduced(uri, self.at_least)
+            image, full = self.reader.reduced(uri, self.at_least, self.resize_to)
             return item_id, image, full, ""
         except (VisionloopError, OSError) as exc:
             return item_id, None, (0, 0), f"{uri}: {exc}"
@@ -180,9 +190,10 @@ def _predict(
     progress: Progress | None,
 ) -> None:
     at_least = trained.artifact.model.image_size if options.draft else None
+    resize_to = squashed_input_size(trained.artifact) if options.draft else None
     reader = ImageReader(project.config.s3.fsspec_options())
     loader: DataLoader[Any] = DataLoader(
-        _ItemImages(todo, reader, at_least),
+        _ItemImages(todo, reader, at_least, resize_to),
         batch_size=options.batch_size,
         num_workers=options.workers,
         collate_fn=_as_list,

@@ -64,7 +64,11 @@ def prelabel(
     chunk: Annotated[int, typer.Option(min=1, help="Items per commit (and per embeddings file).")] = 1024,
     limit: Annotated[int | None, typer.Option(min=1, help="Predict at most this many items.")] = None,
     draft: Annotated[
-        bool, typer.Option("--draft/--no-draft", help="Decode JPEGs at a reduced scale when possible.")
+        bool,
+        typer.Option(
+            "--draft/--no-draft",
+            help="Decode JPEGs at a reduced scale, and resize in the decoding workers, when possible.",
+        ),
     ] = True,
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted pre-label run.")] = None,
     runtime: Annotated[

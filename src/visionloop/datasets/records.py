@@ -34,10 +34,13 @@ class ImageReader:
     def __call__(self, uri: str) -> npt.NDArray[np.uint8]:
         return decode_rgb(self._filesystem(uri).read_bytes(uri))
 
-    def reduced(self, uri: str, at_least: int | None) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
+    def reduced(
+        self, uri: str, at_least: int | None, resize_to: tuple[int, int] | None = None
+    ) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
         """A JPEG decoded at the smallest DCT scale keeping both sides ``>= at_least`` (other
-        formats, or ``at_least=None``, in full), with the full upright ``(height, width)``."""
-        return decode_rgb_reduced(self._filesystem(uri).read_bytes(uri), at_least)
+        formats, or ``at_least=None``, in full), then squashed to ``resize_to`` when given, with
+        the full upright ``(height, width)``."""
+        return decode_rgb_reduced(self._filesystem(uri).read_bytes(uri), at_least, resize_to=resize_to)
 
     def _filesystem(self, uri: str) -> Filesystem:
         protocol = uri.split("://", 1)[0] if is_remote(uri) else "file"

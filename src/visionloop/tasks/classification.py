@@ -51,6 +51,9 @@ class ClassifierFamily:
             raise TypeError("the classifier family collates images into one tensor")
         return {"loss_classifier": F.cross_entropy(model(batch.images), batch.targets)}
 
+    def squashed_size(self, config: ModelConfig) -> tuple[int, int] | None:
+        return (config.image_size, config.image_size)
+
     def embedding_source(self, model: nn.Module) -> EmbeddingSource:
         """What the classifier head sees: the pooled backbone features (torchvision classifiers
         end in one linear layer)."""

@@ -104,6 +104,9 @@ class RCNNFamily:
         losses: dict[str, torch.Tensor] = model(batch.images, batch.targets)
         return losses
 
+    def squashed_size(self, config: ModelConfig) -> tuple[int, int] | None:
+        return None  # the detector keeps the aspect ratio, within its min and max size
+
     def embedding_source(self, model: nn.Module) -> EmbeddingSource:
         """The feature pyramid, each level averaged over the image and concatenated."""
         backbone = model.backbone

@@ -68,6 +68,9 @@ class HeatmapFamily:
         targets = heatmap_targets(keypoints, (logits.shape[2], logits.shape[3]), _STRIDE)
         return heatmap_loss(logits, offsets, targets)
 
+    def squashed_size(self, config: ModelConfig) -> tuple[int, int] | None:
+        return (config.image_size, config.image_size)
+
     def embedding_source(self, model: nn.Module) -> EmbeddingSource:
         """The backbone's stride-16 features, averaged over the image."""
         features = model.features

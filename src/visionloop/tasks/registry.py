@@ -118,6 +118,11 @@ class TrainedModel:
         return "torch"
 
 
+def squashed_input_size(artifact: ModelArtifact) -> tuple[int, int] | None:
+    """The ``(height, width)`` the artifact's model squashes every image to, if it does."""
+    return get_task(artifact.schema.task).family(artifact.family).squashed_size(artifact.model)
+
+
 def load_trained_model(folder: Path) -> TrainedModel:
     """Rebuild a saved model (no pretrained download: the saved weights replace them)."""
     artifact = read_artifact(folder)

@@ -80,6 +80,11 @@ class ModelFamily(Protocol):
         """The module whose input or output, pooled, is an image's embedding."""
         ...
 
+    def squashed_size(self, config: ModelConfig) -> tuple[int, int] | None:
+        """The ``(height, width)`` every image is squashed to before the network, so decoding
+        may resize early; ``None`` when the family sizes images by its own rules."""
+        ...
+
 
 @runtime_checkable
 class ExportableFamily(ModelFamily, Protocol):
