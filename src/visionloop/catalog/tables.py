@@ -170,3 +170,52 @@ snapshot_entries = Table(
     Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=True),
     Column("split", String(SPLIT_MAX_LENGTH), nullable=True),
 )
+
+# -- model registry: versions with lineage, aliases, an audit trail of every change, approvals --
+
+ALIAS_MAX_LENGTH = 64
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("weights_sha256", String(64), nullable=False, unique=True),
+    Column("model_path", Text, nullable=False),
+    Column("task", String(32), nullable=False),
+    Column("family", String(64), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("snapshot_id", String(32), nullable=True),
+    Column("config", Json, nullable=False),
+    Column("metrics", Json, nullable=False),
+    Column("gate", Json, nullable=True),  # {"passed", "reasons", "evaluation_run"} once evaluated
+    Column("artifacts", Json, nullable=False),  # e.g. {"onnx": {"path", "run_id", ...}}
+    Column("parent_version", Integer, ForeignKey("model_versions.version"), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("alias", String(ALIAS_MAX_LENGTH), primary_key=True),
+    Column("version", Integer, ForeignKey("model_versions.version"), nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Append-only: register, promote, rollback, approve and reject each add one row.
+registry_events = Table(
+    "registry_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("action", String(16), nullable=False),
+    Column("version", Integer, ForeignKey("model_versions.version"), nullable=False),
+    Column("alias", String(ALIAS_MAX_LENGTH), nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_registry_events_alias", registry_events.c.alias, registry_events.c.id)
+Index("ix_registry_events_version", registry_events.c.version)

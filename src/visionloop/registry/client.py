@@ -1,0 +1,323 @@
+"""The registry's rules: what may be registered, promoted, approved and rolled back, and by whom.
+
+Rules (each checked in the same transaction as the change it allows, so two people promoting at
+once cannot both slip past a check):
+
+- A version is a trained model's weights, by sha256 (verified against the file), with its
+  lineage: training run and config, dataset snapshot, metrics, parent version (the registered
+  weights training started from) and gate verdict.
+- The gate verdict is the newest finished ``evaluate`` run of exactly these weights. A version
+  whose gate failed cannot be promoted anywhere; one not yet evaluated only to ``candidate``.
+- An alias named in ``approval_required`` (``production`` by default) takes only a version that
+  a person approved for it (the newest approve/reject decision counts; a failed gate cannot be
+  approved).
+- Rollback moves an alias back to the version it held before its current one; promotions and
+  rollbacks behave as a stack, so repeated rollbacks walk back through the history.
+- Every change is an append-only event with the actor, the time and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from visionloop.catalog import Catalog
+from visionloop.catalog.engine import read_connection, write_transaction
+from visionloop.core.errors import ConflictError, NotFoundError, ValidationError
+from visionloop.models.artifact import read_artifact
+from visionloop.models.weights import sha256_file
+from visionloop.registry import store
+from visionloop.registry.records import (
+    CANDIDATE,
+    PRODUCTION,
+    GateStatus,
+    ModelVersion,
+    RegistryEvent,
+    parse_version,
+    validate_alias,
+)
+
+__all__ = ["EVALUATE_KIND", "TRAIN_KIND", "ModelRegistry"]
+
+TRAIN_KIND, EVALUATE_KIND = "train", "evaluate"
+ACTOR_MAX_LENGTH = 128
+
+
+class ModelRegistry:
+    """Model versions, aliases and approvals of one project, stored in its catalog."""
+
+    def __init__(
+        self, catalog: Catalog, root: Path, approval_required: Collection[str] = (PRODUCTION,)
+    ) -> None:
+        self.catalog = catalog
+        self.root = root.resolve()
+        self.approval_required = frozenset(validate_alias(alias) for alias in approval_required)
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, reference: str | int) -> ModelVersion:
+        """A version by number (``3``, ``"v3"``) or by an alias pointing at it."""
+        with read_connection(self.catalog.engine) as connection:
+            return self._get(connection, reference)
+
+    def versions(self) -> list[ModelVersion]:
+        with read_connection(self.catalog.engine) as connection:
+            return store.read_versions(connection)
+
+    def aliases(self) -> dict[str, int]:
+        with read_connection(self.catalog.engine) as connection:
+            return store.alias_map(connection)
+
+    def history(self, reference: str | None = None, limit: int | None = None) -> list[RegistryEvent]:
+        """Events oldest first: all, those of one version (``3``, ``v3``) or of one alias."""
+        with read_connection(self.catalog.engine) as connection:
+            if reference is None:
+                return store.list_events(connection, limit=limit)
+            number = parse_version(reference)
+            if number is not None:
+                return store.list_events(connection, version=number, limit=limit)
+            return store.list_events(connection, alias=validate_alias(reference), limit=limit)
+
+    def folder(self, version: ModelVersion) -> Path:
+        """Where the version's model files are (paths inside the project are stored relative)."""
+        path = Path(version.model_path)
+        return path if path.is_absolute() else self.root / path
+
+    # -- changing ---------------------------------------------------------------------------
+    def register(
+        self,
+        folder: Path,
+        actor: str,
+        *,
+        description: str | None = None,
+        parent: str | int | None = None,
+    ) -> ModelVersion:
+        """Register the model in ``folder`` (a training run's ``model`` folder, usually)."""
+        actor = _actor(actor)
+        artifact = read_artifact(folder)
+        actual = sha256_file(artifact.weights_path)
+        if actual != artifact.weights_sha256:
+            raise ValidationError(
+                f"{artifact.weights_path}: sha256 {actual[:12]} differs from the "
+                f"{artifact.weights_sha256[:12]} model.json records; the weights changed after training"
+            )
+        run = self._training_run(artifact.run_id)
+        config: dict[str, Any] = (
+            dict(run.config) if run is not None else {"model": artifact.model.model_dump()}
+        )
+        snapshot = str(run.inputs["snapshot"]) if run is not None and "snapshot" in run.inputs else None
+        gate = self._newest_gate(actual)
+        with write_transaction(self.catalog.engine) as connection:
+            existing = store.find_version_by_sha(connection, actual)
+            if existing is not None:
+                raise ConflictError(f"these weights are already registered as v{existing}")
+            parent_version = (
+                self._get(connection, parent).version
+                if parent is not None
+                else self._parent(connection, config)
+            )
+            version = store.insert_version(
+                connection,
+                {
+                    "weights_sha256": actual,
+                    "model_path": self._stored_path(artifact.folder),
+                    "task": artifact.schema.task.value,
+                    "family": artifact.family,
+                    "run_id": run.id if run is not None else None,
+                    "snapshot_id": snapshot,
+                    "config": config,
+                    "metrics": dict(artifact.metrics),
+                    "gate": None if gate is None else gate.to_dict(),
+                    "artifacts": {},
+                    "parent_version": parent_version,
+                    "description": description,
+                    "created_by": actor,
+                },
+            )
+            store.add_event(connection, "register", version, actor, reason=description)
+            return self._get(connection, version)
+
+    def refresh_gate(self, reference: str | int) -> ModelVersion:
+        """Re-read the version's gate verdict from its newest evaluation run."""
+        version = self.get(reference)
+        gate = self._newest_gate(version.weights_sha256)
+        if gate is None or gate == version.gate:
+            return version
+        with write_transaction(self.catalog.engine) as connection:
+            store.update_version(connection, version.version, gate=gate.to_dict())
+            return self._get(connection, version.version)
+
+    def promote(
+        self, reference: str | int, alias: str, actor: str, reason: str | None = None
+    ) -> ModelVersion:
+        """Point ``alias`` at the version, if the rules allow it."""
+        alias, actor = validate_alias(alias), _actor(actor)
+        version = self.refresh_gate(reference)
+        _require_gate(version, alias)
+        with write_transaction(self.catalog.engine) as connection:
+            current = store.alias_map(connection).get(alias)
+            if current == version.version:
+                raise ConflictError(f"{alias} already points at v{version.version}")
+            if alias in self.approval_required and not _approved(connection, version.version, alias):
+                raise ValidationError(
+                    f"v{version.version} needs an approval before it can become {alias}: "
+                    f"'visionloop models approve v{version.version} --reason ...' by a reviewer"
+                )
+            store.set_alias(connection, alias, version.version, actor)
+            store.add_event(
+                connection,
+                "promote",
+                version.version,
+                actor,
+                alias=alias,
+                previous_version=current,
+                reason=reason,
+            )
+            return self._get(connection, version.version)
+
+    def approve(
+        self,
+        reference: str | int,
+        actor: str,
+        reason: str,
+        *,
+        alias: str = PRODUCTION,
+        approved: bool = True,
+    ) -> RegistryEvent:
+        """Record a person's decision that the version may (or may not) become ``alias``."""
+        alias, actor = validate_alias(alias), _actor(actor)
+        if not reason.strip():
+            raise ValidationError("an approval decision needs a reason")
+        version = self.refresh_gate(reference)
+        if approved:
+            _require_gate(version, alias)
+        with write_transaction(self.catalog.engine) as connection:
+            store.add_event(
+                connection,
+                "approve" if approved else "reject",
+                version.version,
+                actor,
+                alias=alias,
+                reason=reason.strip(),
+            )
+            return store.list_events(connection, version=version.version, limit=1)[0]
+
+    def rollback(self, alias: str, actor: str, reason: str | None = None) -> ModelVersion:
+        """Move ``alias`` back to the version it held before its current one."""
+        alias, actor = validate_alias(alias), _actor(actor)
+        with write_transaction(self.catalog.engine) as connection:
+            held = _alias_stack(store.alias_events(connection, alias))
+            current = store.alias_map(connection).get(alias)
+            if current is None:
+                raise NotFoundError(f"no alias {alias!r}")
+            if len(held) < 2:
+                raise ValidationError(f"{alias} has no earlier version to roll back to (it holds v{current})")
+            target = held[-2]
+            store.set_alias(connection, alias, target, actor)
+            store.add_event(
+                connection, "rollback", target, actor, alias=alias, previous_version=current, reason=reason
+            )
+            return self._get(connection, target)
+
+    def add_artifact(self, reference: str | int, name: str, info: dict[str, Any], actor: str) -> ModelVersion:
+        """Attach a derived file (an ONNX export, say) to the version, under ``name``."""
+        actor = _actor(actor)
+        with write_transaction(self.catalog.engine) as connection:
+            version = self._get(connection, reference)
+            store.update_version(connection, version.version, artifacts={**version.artifacts, name: info})
+            store.add_event(connection, "artifact", version.version, actor, reason=name)
+            return self._get(connection, version.version)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _get(self, connection: Connection, reference: str | int) -> ModelVersion:
+        number = reference if isinstance(reference, int) else parse_version(reference)
+        if number is None:
+            alias = validate_alias(str(reference))
+            number = store.alias_map(connection).get(alias)
+            if number is None:
+                raise NotFoundError(f"no model version or alias {reference!r}")
+        version = store.read_version(connection, number)
+        if version is None:
+            raise NotFoundError(f"no model version v{number}")
+        return version
+
+    def _training_run(self, run_id: str | None) -> Any:
+        if run_id is None:
+            return None
+        try:
+            run = self.catalog.get_run(run_id)
+        except NotFoundError:
+            return None  # a model trained in another project: registered without run lineage
+        if run.kind != TRAIN_KIND or run.status != "succeeded":
+            raise ValidationError(f"run {run_id} is not a finished training run ({run.kind}, {run.status})")
+        return run
+
+    def _newest_gate(self, weights_sha256: str) -> GateStatus | None:
+        for run in self.catalog.list_runs(kind=EVALUATE_KIND, limit=10_000):  # newest first
+            if run.status != "succeeded" or run.inputs.get("model_sha256") != weights_sha256:
+                continue
+            gate = (run.outputs or {}).get("gate")
+            if isinstance(gate, dict) and "passed" in gate:
+                return GateStatus(bool(gate["passed"]), [str(r) for r in gate.get("reasons", [])], run.id)
+        return None
+
+    def _parent(self, connection: Connection, config: dict[str, Any]) -> int | None:
+        """The registered version whose weights the training run started from, found by content."""
+        weights = str((config.get("model") or {}).get("weights") or "")
+        path = Path(weights).expanduser()
+        if path.is_dir():
+            path = read_artifact(path).weights_path
+        if not weights or not path.is_file():
+            return None  # imagenet, hub, none: not a registered model
+        return store.find_version_by_sha(connection, sha256_file(path))
+
+    def _stored_path(self, folder: Path) -> str:
+        resolved = folder.resolve()
+        return str(resolved.relative_to(self.root)) if resolved.is_relative_to(self.root) else str(resolved)
+
+
+def _actor(actor: str) -> str:
+    actor = actor.strip()
+    if not actor or len(actor) > ACTOR_MAX_LENGTH:
+        raise ValidationError(f"an actor name of 1 to {ACTOR_MAX_LENGTH} characters is needed")
+    return actor
+
+
+def _require_gate(version: ModelVersion, alias: str) -> None:
+    if version.gate is None:
+        if alias != CANDIDATE:
+            raise ValidationError(
+                f"v{version.version} has not been evaluated, so it can only be a {CANDIDATE}: run "
+                f"'visionloop evaluate {version.run_id or version.model_path}' first"
+            )
+        return
+    if not version.gate.passed:
+        raise ValidationError(
+            f"v{version.version} failed its gate (evaluation {version.gate.evaluation_run[:8]}): "
+            + "; ".join(version.gate.reasons)
+        )
+
+
+def _approved(connection: Connection, version: int, alias: str) -> bool:
+    decisions = [
+        event
+        for event in store.list_events(connection, version=version)
+        if event.alias == alias and event.action in ("approve", "reject")
+    ]
+    return bool(decisions) and decisions[-1].action == "approve"
+
+
+def _alias_stack(events: list[RegistryEvent]) -> list[int]:
+    """The versions an alias held, as a stack: a promotion pushes, a rollback pops back to its target."""
+    held: list[int] = []
+    for event in events:
+        if event.action == "promote":
+            held.append(event.version)
+        else:
+            while held and held[-1] != event.version:
+                held.pop()
+            if not held:
+                held.append(event.version)
+    return held
