@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from tiny_models import write_model
+from tiny_registry import gated_model, record_evaluation
 from visionloop.catalog import Catalog
 from visionloop.core.errors import ConflictError, NotFoundError, ValidationError
-from visionloop.models.artifact import ModelArtifact, load_artifact_weights, write_artifact
+from visionloop.models.artifact import load_artifact_weights, write_artifact
 from visionloop.models.config import ModelConfig
 from visionloop.registry import ModelRegistry
-from visionloop.registry.client import EVALUATE_KIND
 
 
 @pytest.fixture
@@ -23,26 +23,8 @@ def registry(tmp_path: Path) -> Iterator[ModelRegistry]:
         yield ModelRegistry(catalog, tmp_path)
 
 
-def _evaluated(registry: ModelRegistry, artifact: ModelArtifact, passed: bool) -> str:
-    """An evaluation run of ``artifact`` with the gate verdict ``passed``, as evaluate records it."""
-    catalog = registry.catalog
-    run = catalog.start_run(
-        EVALUATE_KIND, {}, {"model": str(artifact.folder), "model_sha256": artifact.weights_sha256}
-    )
-    reasons = [] if passed else ["accuracy 0.41 < 0.90 (min_accuracy)"]
-    catalog.finish_run(run, {"gate": {"passed": passed, "reasons": reasons}})
-    return run
-
-
-def _model(registry: ModelRegistry, name: str, seed: int, passed: bool | None = True) -> ModelArtifact:
-    artifact = write_model(registry.root / name, seed=seed)
-    if passed is not None:
-        _evaluated(registry, artifact, passed)
-    return artifact
-
-
 def test_a_version_records_its_weights_lineage_and_gate(registry: ModelRegistry) -> None:
-    artifact = _model(registry, "a", seed=0)
+    artifact = gated_model(registry, "a", seed=0)
     version = registry.register(artifact.folder, "ana", description="first")
     assert (version.version, version.name, version.weights_sha256) == (1, "v1", artifact.weights_sha256)
     assert version.model_path == "a" and registry.folder(version) == artifact.folder.resolve()
@@ -54,14 +36,14 @@ def test_a_version_records_its_weights_lineage_and_gate(registry: ModelRegistry)
 
 
 def test_weights_changed_after_training_are_refused(registry: ModelRegistry) -> None:
-    artifact = _model(registry, "a", seed=0)
+    artifact = gated_model(registry, "a", seed=0)
     artifact.weights_path.write_bytes(artifact.weights_path.read_bytes()[:-1] + b"\0")
     with pytest.raises(ValidationError, match="weights changed"):
         registry.register(artifact.folder, "ana")
 
 
 def test_a_failed_gate_blocks_every_promotion_and_approval(registry: ModelRegistry) -> None:
-    version = registry.register(_model(registry, "a", seed=0, passed=False).folder, "ana")
+    version = registry.register(gated_model(registry, "a", seed=0, passed=False).folder, "ana")
     assert version.gate is not None and not version.gate.passed
     for alias in ("candidate", "staging", "production"):
         with pytest.raises(ValidationError, match=r"failed its gate.*min_accuracy"):
@@ -72,14 +54,14 @@ def test_a_failed_gate_blocks_every_promotion_and_approval(registry: ModelRegist
 
 
 def test_a_newer_passing_evaluation_lifts_the_block(registry: ModelRegistry) -> None:
-    artifact = _model(registry, "a", seed=0, passed=False)
+    artifact = gated_model(registry, "a", seed=0, passed=False)
     registry.register(artifact.folder, "ana")
-    _evaluated(registry, artifact, passed=True)
+    record_evaluation(registry.catalog, artifact, passed=True)
     assert registry.promote("v1", "staging", "ana").aliases == ["staging"]
 
 
 def test_an_unevaluated_version_can_only_be_a_candidate(registry: ModelRegistry) -> None:
-    version = registry.register(_model(registry, "a", seed=0, passed=None).folder, "ana")
+    version = registry.register(gated_model(registry, "a", seed=0, passed=None).folder, "ana")
     assert version.gate is None
     with pytest.raises(ValidationError, match="not been evaluated"):
         registry.promote(1, "staging", "ana")
@@ -87,7 +69,7 @@ def test_an_unevaluated_version_can_only_be_a_candidate(registry: ModelRegistry)
 
 
 def test_production_takes_only_an_approved_version(registry: ModelRegistry) -> None:
-    registry.register(_model(registry, "a", seed=0).folder, "ana")
+    registry.register(gated_model(registry, "a", seed=0).folder, "ana")
     registry.promote("v1", "staging", "ana", reason="nightly")
     with pytest.raises(ValidationError, match="needs an approval"):
         registry.promote("v1", "production", "ana")
@@ -101,7 +83,7 @@ def test_production_takes_only_an_approved_version(registry: ModelRegistry) -> N
 
 
 def test_a_later_rejection_withdraws_the_approval(registry: ModelRegistry) -> None:
-    registry.register(_model(registry, "a", seed=0).folder, "ana")
+    registry.register(gated_model(registry, "a", seed=0).folder, "ana")
     registry.approve("v1", "rui", "ok")
     registry.approve("v1", "eva", "drifts on night images", approved=False)
     with pytest.raises(ValidationError, match="needs an approval"):
@@ -112,7 +94,7 @@ def test_a_later_rejection_withdraws_the_approval(registry: ModelRegistry) -> No
 
 def test_rollback_walks_back_through_the_alias_history(registry: ModelRegistry) -> None:
     for index in range(3):
-        registry.register(_model(registry, f"m{index}", seed=index).folder, "ana")
+        registry.register(gated_model(registry, f"m{index}", seed=index).folder, "ana")
         registry.approve(index + 1, "rui", "ok")
         registry.promote(index + 1, "production", "ana")
     assert registry.get("production").version == 3
@@ -129,26 +111,26 @@ def test_rollback_walks_back_through_the_alias_history(registry: ModelRegistry) 
 
 
 def test_training_from_a_registered_model_makes_it_the_parent(registry: ModelRegistry) -> None:
-    first = _model(registry, "a", seed=0)
+    first = gated_model(registry, "a", seed=0)
     registry.register(first.folder, "ana")
     other = write_model(registry.root / "tmp", seed=1)
     config = ModelConfig(family="classifier", image_size=32, weights=str(first.weights_path))
     child = write_artifact(
         registry.root / "b", load_artifact_weights(other), other.schema, config, "classifier", run_id=None
     )
-    _evaluated(registry, child, passed=True)
+    record_evaluation(registry.catalog, child, passed=True)
     assert registry.register(child.folder, "ana").parent_version == 1
-    unrelated = _model(registry, "c", seed=2)
+    unrelated = gated_model(registry, "c", seed=2)
     assert registry.register(unrelated.folder, "ana", parent="v2").parent_version == 2
 
 
 @pytest.mark.parametrize("alias", ["../prod", "Production", "3", "v3", "", "a" * 65, "prod/eu", "prod%2F.."])
 def test_alias_names_are_plain_words(registry: ModelRegistry, alias: str) -> None:
-    registry.register(_model(registry, "a", seed=0).folder, "ana")
+    registry.register(gated_model(registry, "a", seed=0).folder, "ana")
     with pytest.raises((ValidationError, NotFoundError)):
         registry.promote("v1", alias, "ana")
 
 
 def test_an_actor_is_required(registry: ModelRegistry) -> None:
     with pytest.raises(ValidationError, match="actor"):
-        registry.register(_model(registry, "a", seed=0).folder, " ")
+        registry.register(gated_model(registry, "a", seed=0).folder, " ")

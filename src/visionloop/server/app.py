@@ -1,0 +1,76 @@
+"""The FastAPI application: one project's models behind REST, with limits, token auth and metrics.
+
+Errors from the library map to HTTP statuses through one table
+(:func:`visionloop.core.errors.http_status_for`): a bad image or parameter is a 4xx naming
+what was wrong; only the server's own faults are 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from visionloop import __version__
+from visionloop.core.errors import VisionloopError, http_status_for
+from visionloop.project import Project
+from visionloop.registry import ModelRegistry
+from visionloop.server.auth import TokenGuard
+from visionloop.server.hosting import ModelHost
+from visionloop.server.limits import BodyLimit
+from visionloop.server.metrics import ServerMetrics
+from visionloop.server.predicting import InferenceSlots
+from visionloop.server.routes_v1 import v1_router
+from visionloop.server.settings import ServerSettings
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(project: Project, settings: ServerSettings | None = None) -> FastAPI:
+    """The server for ``project``; the catalog opens now and closes when the app shuts down."""
+    settings = settings or ServerSettings()
+    catalog = project.open_catalog()
+    registry = ModelRegistry(catalog, project.root)
+    host = ModelHost(registry, settings.runtime, settings.poll_seconds, settings.loaded_versions)
+    metrics = ServerMetrics()
+    guard = TokenGuard(settings.token)
+    slots = InferenceSlots(len(os.sched_getaffinity(0)))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        host.start()
+        try:
+            yield
+        finally:
+            host.stop()
+            catalog.close()
+
+    app = FastAPI(
+        title="visionloop",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,  # no third-party scripts pulled into a local server's pages
+        redoc_url=None,
+    )
+    app.state.settings, app.state.host, app.state.registry, app.state.guard = settings, host, registry, guard
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.middleware("http")(metrics.middleware)
+
+    @app.exception_handler(VisionloopError)
+    async def library_error(_: Request, exc: VisionloopError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=http_status_for(exc))
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        metrics.swaps.set(host.swaps)
+        metrics.loaded.set(len(host.loaded()))
+        return metrics.exposition()
+
+    app.include_router(v1_router(host, registry, settings, metrics, slots, guard))
+    return app

@@ -1,0 +1,107 @@
+"""visionloop's own REST API: ``/v1/predict``, the model list, and the registry's state changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from visionloop.registry import PRODUCTION, ModelRegistry
+from visionloop.server.hosting import ModelHost
+from visionloop.server.metrics import ServerMetrics
+from visionloop.server.predicting import InferenceSlots, model_json, prediction_json, read_images
+from visionloop.server.settings import ServerSettings
+
+__all__ = ["v1_router"]
+
+API_ACTOR = "api"
+
+
+class PromoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alias: str = Field(max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+    by: str = Field(default=API_ACTOR, min_length=1, max_length=128)
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    reason: str = Field(min_length=1, max_length=2000)
+    alias: str = Field(default=PRODUCTION, max_length=64, alias="for")
+    reject: bool = False
+    by: str = Field(default=API_ACTOR, min_length=1, max_length=128)
+
+
+class RollbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000)
+    by: str = Field(default=API_ACTOR, min_length=1, max_length=128)
+
+
+def v1_router(
+    host: ModelHost,
+    registry: ModelRegistry,
+    settings: ServerSettings,
+    metrics: ServerMetrics,
+    slots: InferenceSlots,
+    guard: Any,
+) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+    protected = [Depends(guard)]
+
+    @router.get("/health")
+    def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "aliases": host.aliases(),
+            "loaded": [served.version.version for served in host.loaded()],
+        }
+
+    @router.get("/models")
+    def models() -> dict[str, Any]:
+        loaded = {served.version.version: served.runtime for served in host.loaded()}
+        return {
+            "default": settings.model,
+            "versions": [
+                {
+                    **version.to_dict(),
+                    "loaded": version.version in loaded,
+                    "runtime": loaded.get(version.version),
+                }
+                for version in registry.versions()
+            ],
+        }
+
+    @router.get("/models/{reference}")
+    def model(reference: str) -> dict[str, Any]:
+        return registry.get(reference).to_dict()
+
+    @router.post("/predict")
+    async def predict(request: Request) -> dict[str, Any]:
+        images, reference = await read_images(request, settings)
+        served, alias = await run_in_threadpool(host.get, reference or settings.model)
+        labels = await run_in_threadpool(slots.predict, served, images)
+        metrics.images.labels(served.version.name, served.runtime).inc(len(images))
+        return {
+            "model": model_json(served, alias),
+            "predictions": [
+                prediction_json(image, label) for image, label in zip(images, labels, strict=True)
+            ],
+        }
+
+    @router.post("/models/{reference}/promote", dependencies=protected)
+    def promote(reference: str, body: PromoteBody) -> dict[str, Any]:
+        return registry.promote(reference, body.alias, body.by, body.reason).to_dict()
+
+    @router.post("/models/{reference}/approve", dependencies=protected)
+    def approve(reference: str, body: ApproveBody) -> dict[str, Any]:
+        event = registry.approve(reference, body.by, body.reason, alias=body.alias, approved=not body.reject)
+        return event.to_dict()
+
+    @router.post("/aliases/{alias}/rollback", dependencies=protected)
+    def rollback(alias: str, body: RollbackBody) -> dict[str, Any]:
+        return registry.rollback(alias, body.by, body.reason).to_dict()
+
+    return router

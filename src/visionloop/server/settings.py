@@ -1,0 +1,36 @@
+"""How a server runs: where it listens, what it serves, and the limits it holds requests to."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from visionloop.imaging.probe import DEFAULT_MAX_PIXELS
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ServerSettings", "new_token"]
+
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+def new_token() -> str:
+    """A random bearer token, for a server started without one."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """``token`` guards every route that changes state. ``model``: the alias or version
+    ``/v1/predict`` uses when a request names none. ``poll_seconds``: how often aliases are
+    re-read, so a promotion reaches the served model without a restart. ``runtime``: ``auto``
+    (ONNX Runtime when the version has a current export), ``onnx`` or ``torch``."""
+
+    token: str = field(default_factory=new_token, repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model: str = "production"
+    runtime: str = "auto"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_images: int = 64
+    poll_seconds: float = 1.0
+    loaded_versions: int = 3

@@ -1,0 +1,194 @@
+"""The REST server on a tiny project: predictions in core JSON for every body form, 4xx (never
+5xx) for bad requests, token auth on every state-changing route, and the served model following
+its alias as it is promoted and rolled back."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tiny_models import SCHEMAS, photos
+from tiny_registry import gated_model
+from visionloop.project import Project
+from visionloop.project.config import ProjectConfig
+from visionloop.registry import ModelRegistry
+from visionloop.server import ServerSettings, create_app
+from visionloop.tasks.registry import load_trained_model
+
+TOKEN = "test-token-0123456789abcdef"  # noqa: S105  # a fixture token
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# POST routes that only read: everything else that is not GET must demand the token.
+READ_ONLY_POSTS = {"/v1/predict"}
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """Two registered classifier versions; v1 is production, v2 only approved."""
+    project = Project.create(tmp_path / "p", ProjectConfig(name="served", labels=SCHEMAS["classifier"]))
+    with project.open_catalog() as catalog:
+        registry = ModelRegistry(catalog, project.root)
+        for index in (1, 2):
+            registry.register(gated_model(registry, f"m{index}", seed=index).folder, "ana")
+            registry.approve(index, "rui", "ok")
+        registry.promote(1, "production", "ana")
+    return project
+
+
+@pytest.fixture
+def client(project: Project) -> Iterator[TestClient]:
+    settings = ServerSettings(token=TOKEN, poll_seconds=0.05, max_body_bytes=2_000_000, max_pixels=1_000_000)
+    with TestClient(create_app(project, settings)) as client:
+        yield client
+
+
+def test_predict_answers_core_json_from_the_production_version(client: TestClient, project: Project) -> None:
+    images = photos(3)
+    expected = load_trained_model(project.root / "m1").predict(images)
+    files = [("images", (f"p{i}.png", _png(image), "image/png")) for i, image in enumerate(images)]
+    answer = client.post("/v1/predict", files=files)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model"]["version"] == 1 and body["model"]["alias"] == "production"
+    assert [p["image"] for p in body["predictions"]] == ["p0.png", "p1.png", "p2.png"]
+    assert [p["label"]["class_name"] for p in body["predictions"]] == [
+        label.to_dict()["class_name"] for label in expected
+    ]
+    assert body["predictions"][0]["width"] == images[0].shape[1]
+
+
+def test_json_base64_and_raw_bodies_and_an_explicit_version(client: TestClient) -> None:
+    image = _png(photos(1)[0])
+    encoded = base64.b64encode(image).decode()
+    by_json = client.post(
+        "/v1/predict", json={"images": [encoded, {"base64": encoded, "name": "x"}], "model": "v2"}
+    )
+    assert by_json.status_code == 200, by_json.text
+    assert by_json.json()["model"]["version"] == 2 and by_json.json()["predictions"][1]["image"] == "x"
+    raw = client.post("/v1/predict?model=production", content=image, headers={"Content-Type": "image/png"})
+    assert raw.status_code == 200 and raw.json()["model"]["name"] == "v1"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "says"),
+    [
+        ({"content": b"not an image", "headers": {"Content-Type": "image/jpeg"}}, 422, "cannot decode"),
+        ({"json": {"images": ["%%%"]}}, 422, "not valid base64"),
+        ({"json": {"images": "abc"}}, 422, "a list"),
+        ({"json": {"images": []}}, 422, "no images"),
+        ({"content": b"x", "headers": {"Content-Type": "text/plain"}}, 422, "unsupported content type"),
+        ({"content": b"{", "headers": {"Content-Type": "application/json"}}, 422, "not valid JSON"),
+        ({"content": b"\0" * 2_000_001, "headers": {"Content-Type": "image/png"}}, 413, "byte limit"),
+        (
+            {"json": {"images": [base64.b64encode(_png(np.zeros((1100, 1000, 3), np.uint8))).decode()]}},
+            422,
+            "pixel",
+        ),
+        (
+            {"json": {"images": [base64.b64encode(_png(photos(1)[0])).decode()], "model": "nightly"}},
+            404,
+            "alias",
+        ),
+        (
+            {"json": {"images": [base64.b64encode(_png(photos(1)[0])).decode()], "model": "../m1"}},
+            422,
+            "alias",
+        ),
+    ],
+)
+def test_bad_requests_get_a_4xx_that_says_why(
+    client: TestClient, kwargs: dict, status: int, says: str
+) -> None:
+    answer = client.post("/v1/predict", **kwargs)
+    assert answer.status_code == status, answer.text
+    assert says in answer.json()["detail"]
+
+
+def test_health_models_and_metrics(client: TestClient) -> None:
+    client.post("/v1/predict", content=_png(photos(1)[0]), headers={"Content-Type": "image/png"})
+    health = client.get("/v1/health").json()
+    assert health["status"] == "ok" and health["aliases"] == {"production": 1} and health["loaded"] == [1]
+    versions = client.get("/v1/models").json()["versions"]
+    assert [(v["version"], v["loaded"]) for v in versions] == [(2, False), (1, True)]
+    assert client.get("/v1/models/production").json()["version"] == 1
+    text = client.get("/metrics").text
+    assert 'visionloop_predicted_images_total{runtime="torch",version="v1"} 1.0' in text
+    assert 'visionloop_requests_total{method="POST",route="/v1/predict",status="200"}' in text
+
+
+def test_the_served_model_follows_its_alias(client: TestClient) -> None:
+    image = {"content": _png(photos(1)[0]), "headers": {"Content-Type": "image/png"}}
+
+    def served() -> int:
+        return int(client.post("/v1/predict", **image).json()["model"]["version"])
+
+    def wait_for(version: int) -> None:
+        deadline = time.monotonic() + 10
+        while served() != version:
+            assert time.monotonic() < deadline, f"the server did not move to v{version}"
+
+    assert served() == 1
+    promoted = client.post("/v1/models/v2/promote", json={"alias": "production", "by": "ci"}, headers=AUTH)
+    assert promoted.status_code == 200, promoted.text
+    wait_for(2)
+    back = client.post("/v1/aliases/production/rollback", json={"reason": "regression"}, headers=AUTH)
+    assert back.status_code == 200 and back.json()["version"] == 1
+    wait_for(1)
+    assert client.get("/v1/health").json()["aliases"] == {"production": 1}
+
+
+def _operations(client: TestClient) -> list[tuple[str, str]]:
+    """Every (path template, method) the app serves, from its OpenAPI schema."""
+    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    return [(path, method.upper()) for path, item in paths.items() for method in item]
+
+
+def _path(template: str, value: str) -> str:
+    return re.sub(r"\{[^}]+\}", value, template)
+
+
+def test_every_state_changing_route_refuses_a_missing_or_wrong_token(client: TestClient) -> None:
+    changing = [(path, method) for path, method in _operations(client) if method != "GET"]
+    changing = [(path, method) for path, method in changing if path not in READ_ONLY_POSTS]
+    assert {path for path, _ in changing} >= {
+        "/v1/models/{reference}/promote",
+        "/v1/models/{reference}/approve",
+        "/v1/aliases/{alias}/rollback",
+    }
+    for template, method in changing:
+        path = _path(template, "v1" if "reference" in template else "production")
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token-0123456789"},
+            {"Authorization": "Basic Og=="},
+        ):
+            answer = client.request(method, path, json={"alias": "staging", "reason": "x"}, headers=headers)
+            assert answer.status_code == 401, (method, path, headers, answer.text)
+    assert client.get("/v1/health").json()["aliases"] == {"production": 1}  # nothing changed
+
+
+@pytest.mark.parametrize(
+    "value", ["..", "%2e%2e", "..%2f..%2fetc", "%2Fetc%2Fpasswd", "C:%5Cwindows", "v1%00", "...."]
+)
+def test_path_parameters_refuse_traversal_strings(client: TestClient, value: str) -> None:
+    with_parameters = [(path, method) for path, method in _operations(client) if "{" in path]
+    assert len(with_parameters) >= 4
+    for template, method in with_parameters:
+        answer = client.request(
+            method, _path(template, value), json={"alias": "staging", "reason": "x"}, headers=AUTH
+        )
+        assert 400 <= answer.status_code < 500, (method, template, value, answer.status_code)
