@@ -20,7 +20,15 @@ from visionloop.core.errors import ValidationError
 from visionloop.core.schema import LabelSchema
 from visionloop.models.config import ModelConfig
 from visionloop.models.weights import load_weights, save_weights
+from visionloop.storage.descriptions import read_description
 from visionloop.storage.filesystem import atomic_write_local
+from visionloop.tasks.model_files import (
+    ARTIFACT_VERSION,
+    META_NAME,
+    WEIGHTS_NAME,
+    model_version,
+    read_model_description,
+)
 
 __all__ = [
     "ARTIFACT_VERSION",
@@ -32,9 +40,6 @@ __all__ = [
     "write_training_items",
 ]
 
-ARTIFACT_VERSION = 1
-WEIGHTS_NAME = "model.safetensors"
-META_NAME = "model.json"
 TRAINING_ITEMS_NAME = "training_items.npy"
 
 
@@ -54,10 +59,14 @@ class ModelArtifact:
         return self.folder / WEIGHTS_NAME
 
     @property
+    def image_size(self) -> int:
+        return self.model.image_size
+
+    @property
     def version(self) -> str:
         """How predictions name this model: its training run, or its weights' hash (whatever
         runtime executes it)."""
-        return f"run:{self.run_id}" if self.run_id else f"sha256:{self.weights_sha256[:16]}"
+        return model_version(self.run_id, self.weights_sha256)
 
 
 def write_artifact(
@@ -87,38 +96,22 @@ def write_artifact(
     return read_artifact(folder)
 
 
-def read_description(path: Path, version: int, what: str, missing: str) -> dict[str, Any]:
-    """A JSON description file written at ``version`` (``what``: e.g. "model description"),
-    refused with ``missing`` when absent and with the reason when unreadable or of another version."""
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ValidationError(missing) from exc
-    except (OSError, ValueError) as exc:
-        raise ValidationError(f"{path}: unreadable {what}: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("version") != version:
-        raise ValidationError(f"{path}: unsupported {what} version")
-    return meta
-
-
 def read_artifact(folder: Path) -> ModelArtifact:
-    path = folder / META_NAME
-    meta = read_description(
-        path, ARTIFACT_VERSION, "model description", f"{folder}: not a visionloop model (no {META_NAME})"
-    )
+    described = read_model_description(folder)
     try:
-        return ModelArtifact(
-            folder=folder,
-            schema=LabelSchema.model_validate(meta["schema"]),
-            model=ModelConfig.model_validate(meta["model"]),
-            family=str(meta["family"]),
-            weights_sha256=str(meta["weights_sha256"]),
-            run_id=meta.get("run_id"),
-            metrics=dict(meta.get("metrics") or {}),
-            extra=dict(meta.get("extra") or {}),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValidationError(f"{path}: malformed model description: {exc}") from exc
+        model = ModelConfig.model_validate(described.model)
+    except ValueError as exc:
+        raise ValidationError(f"{folder / META_NAME}: malformed model description: {exc}") from exc
+    return ModelArtifact(
+        folder=folder,
+        schema=described.schema,
+        model=model,
+        family=described.family,
+        weights_sha256=described.weights_sha256,
+        run_id=described.run_id,
+        metrics=described.metrics,
+        extra=described.extra,
+    )
 
 
 def load_artifact_weights(artifact: ModelArtifact) -> dict[str, torch.Tensor]:

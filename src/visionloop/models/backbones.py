@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from visionloop.core.errors import ValidationError
+from visionloop.imaging.model_input import IMAGENET_MEAN, IMAGENET_STD
 from visionloop.models.torch_ops import import_torchvision
 from visionloop.models.weights import LoadedWeights, load_weights, packaged_weights_path, sha256_file
 
@@ -30,9 +31,6 @@ __all__ = [
     "feature_stages",
     "replace_classifier_head",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ plus its offset is the part's position and the peak's sigmoid is its likelihood,
 evaluation cuts at a p-cutoff as DeepLabCut does.
 
 Every labelled instance paints its discs into the maps, so images with several animals train
-too; :func:`decode_heatmaps` returns up to ``max_instances`` peaks per part, strongest first.
+too; :func:`visionloop.tasks.outputs.heatmap_peaks` returns up to ``max_instances`` peaks per
+part, strongest first (in numpy, so every runtime decodes alike).
 Assembling peaks of several animals into individuals is not done yet: the pose task decodes one
 animal per image (the strongest peak of each part).
 """
@@ -22,7 +23,7 @@ from torch import nn
 
 from visionloop.models.backbones import WeightsInfo, build_imagenet_network, channels_last, feature_stages
 
-__all__ = ["HeatmapPoseNet", "PoseTargets", "build_heatmap_pose", "decode_heatmaps", "heatmap_targets"]
+__all__ = ["HeatmapPoseNet", "PoseTargets", "build_heatmap_pose", "heatmap_targets"]
 
 
 class HeatmapPoseNet(nn.Module):
@@ -118,25 +119,3 @@ def heatmap_loss(
     mask = targets.scores.repeat_interleave(2, dim=1)
     offset_loss = (F.smooth_l1_loss(offsets, targets.offsets, reduction="none") * mask).sum() / positives
     return {"loss_heatmap": score_loss, "loss_locref": offset_weight * offset_loss}
-
-
-def decode_heatmaps(
-    logits: torch.Tensor, offsets: torch.Tensor, stride: int, max_instances: int = 1, min_score: float = 0.05
-) -> list[torch.Tensor]:
-    """Peaks per part: for each image a ``(max_instances, P, 3)`` tensor of x, y (input pixels) and
-    likelihood, strongest peak first. Missing peaks have likelihood 0."""
-    probabilities = logits.sigmoid()
-    batch, parts, height, width = probabilities.shape
-    pooled = F.max_pool2d(probabilities, 3, stride=1, padding=1)
-    peaks = probabilities * (pooled == probabilities)
-    top_scores, top_index = peaks.flatten(2).topk(max_instances, dim=2)  # (B, P, I)
-    ys = torch.div(top_index, width, rounding_mode="floor")
-    xs = top_index % width
-    off = offsets.view(batch, parts, 2, height * width)
-    dx = off[:, :, 0].gather(2, top_index)
-    dy = off[:, :, 1].gather(2, top_index)
-    x = (xs.float() + 0.5 + dx) * stride
-    y = (ys.float() + 0.5 + dy) * stride
-    likelihood = torch.where(top_scores >= min_score, top_scores, torch.zeros_like(top_scores))
-    stacked = torch.stack([x, y, likelihood], dim=-1)  # (B, P, I, 3)
-    return [stacked[b].permute(1, 0, 2).contiguous() for b in range(batch)]

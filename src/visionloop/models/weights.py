@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from visionloop.core.errors import MissingDependencyError, ValidationError
+from visionloop.storage.descriptions import sha256_file
 from visionloop.storage.filesystem import atomic_write_local
 
 __all__ = [
@@ -63,14 +64,6 @@ class LoadedWeights:
     state_dict: dict[str, torch.Tensor]
     sha256: str
     source: str
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_weights(path: Path, expected_sha256: str | None = None) -> LoadedWeights:

@@ -19,10 +19,11 @@ from visionloop.models.classifier import build_classifier
 from visionloop.models.config import ModelConfig
 from visionloop.models.embeddings import EmbeddingSource
 from visionloop.tasks.examples import Example
+from visionloop.tasks.outputs import class_labels
 from visionloop.tasks.preprocess import normalised_batch, normalised_tensor
 from visionloop.tasks.spec import Batch, OnnxOutput
 
-__all__ = ["ClassifierFamily", "classification_uncertainty", "softmax"]
+__all__ = ["ClassifierFamily", "classification_uncertainty"]
 
 
 class ClassifierFamily:
@@ -90,27 +91,8 @@ class ClassifierFamily:
         schema: LabelSchema,
         config: ModelConfig,
     ) -> list[Label]:
-        """One :class:`ClassLabel` per logits row: the top class, its softmax probability as the
-        score and the whole distribution."""
-        probabilities = softmax(outputs[0])
-        indices = probabilities.argmax(axis=1)
-        return [
-            ClassLabel(
-                class_name=schema.classes[int(index)],
-                score=min(1.0, float(row[index])),
-                probabilities=tuple(row.tolist()),
-            )
-            for index, row in zip(indices.tolist(), probabilities, strict=True)
-        ]
-
-
-def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    """Row-wise softmax in float64 (so the probabilities sum to 1 within rounding)."""
-    shifted: npt.NDArray[np.float64] = logits.astype(np.float64)
-    shifted -= shifted.max(axis=1, keepdims=True)
-    exponentials: npt.NDArray[np.float64] = np.exp(shifted)
-    exponentials /= exponentials.sum(axis=1, keepdims=True)
-    return exponentials
+        """One :class:`ClassLabel` per logits row (:func:`~visionloop.tasks.outputs.class_labels`)."""
+        return list(class_labels(outputs[0], schema.classes))
 
 
 def classification_uncertainty(label: Label) -> float:

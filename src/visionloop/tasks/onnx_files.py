@@ -3,7 +3,8 @@
 The description records what the graph was exported from (the weights' sha256, family, input
 side), the graph's own sha256, its inputs and outputs, and the parity check it passed. An export
 is only usable while all of that still matches the model folder: retrained weights, a changed
-input size or a replaced graph make it stale, and :func:`read_export` says which.
+input size or a replaced graph make it stale, and :func:`read_export` says which. Nothing here
+imports PyTorch: the edge runtime checks exports with the same code.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from visionloop.core.errors import ValidationError
-from visionloop.models.artifact import ModelArtifact, read_description
-from visionloop.models.weights import sha256_file
 from visionloop.storage import atomic_write_local
+from visionloop.storage.descriptions import read_description, sha256_file
 
 __all__ = [
     "EMBEDDING_OUTPUT",
     "INPUT_NAME",
     "ONNX_META_NAME",
     "ONNX_NAME",
+    "ExportedModel",
     "OnnxExport",
     "OnnxParity",
     "export_exists",
@@ -35,6 +36,20 @@ ONNX_META_NAME = "onnx.json"
 EXPORT_VERSION = 1
 INPUT_NAME = "images"
 EMBEDDING_OUTPUT = "embedding"
+
+
+class ExportedModel(Protocol):
+    """What an export is checked against: a ``ModelArtifact`` or, without PyTorch, a
+    ``ModelDescription``."""
+
+    @property
+    def weights_sha256(self) -> str: ...
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def image_size(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -100,7 +115,7 @@ def write_export(export: OnnxExport) -> None:
     )
 
 
-def read_export(folder: Path, artifact: ModelArtifact) -> OnnxExport:
+def read_export(folder: Path, artifact: ExportedModel) -> OnnxExport:
     """The export next to ``artifact``, refused (``ValidationError`` naming the reason) when it is
     missing, unreadable, failed its parity check or no longer matches the model."""
     path = folder / ONNX_META_NAME
@@ -128,10 +143,10 @@ def read_export(folder: Path, artifact: ModelArtifact) -> OnnxExport:
             f"{export.path} is stale: exported from weights sha256 {export.weights_sha256[:12]}, "
             f"the model's weights are {artifact.weights_sha256[:12]} (export the model again)"
         )
-    if (export.family, export.image_size) != (artifact.family, artifact.model.image_size):
+    if (export.family, export.image_size) != (artifact.family, artifact.image_size):
         raise ValidationError(
             f"{export.path} is stale: exported as a {export.family} at {export.image_size} px, the model "
-            f"is a {artifact.family} at {artifact.model.image_size} px (export the model again)"
+            f"is a {artifact.family} at {artifact.image_size} px (export the model again)"
         )
     if not export.parity.passed:
         raise ValidationError(f"{export.path} failed its parity check: {'; '.join(export.parity.reasons)}")

@@ -15,16 +15,13 @@ from visionloop.core.schema import LabelSchema
 from visionloop.models.backbones import WeightsInfo
 from visionloop.models.config import ModelConfig
 from visionloop.models.embeddings import EmbeddingSource
-from visionloop.models.heatmap import build_heatmap_pose, decode_heatmaps, heatmap_loss, heatmap_targets
+from visionloop.models.heatmap import build_heatmap_pose, heatmap_loss, heatmap_targets
 from visionloop.tasks.examples import Example
+from visionloop.tasks.outputs import HEATMAP_STRIDE, pose_labels
 from visionloop.tasks.preprocess import normalised_batch, normalised_tensor
 from visionloop.tasks.spec import Batch, OnnxOutput
 
 __all__ = ["HeatmapFamily", "keypoint_uncertainty"]
-
-_STRIDE = 4
-# Parts below this likelihood do not shape the instance's box.
-_VISIBLE = 0.05
 
 
 class HeatmapFamily:
@@ -65,7 +62,7 @@ class HeatmapFamily:
         logits, offsets = model(images)
         parts = logits.shape[1]
         keypoints = [t if t.numel() else torch.zeros(0, parts, 3) for t in batch.targets]
-        targets = heatmap_targets(keypoints, (logits.shape[2], logits.shape[3]), _STRIDE)
+        targets = heatmap_targets(keypoints, (logits.shape[2], logits.shape[3]), HEATMAP_STRIDE)
         return heatmap_loss(logits, offsets, targets)
 
     def squashed_size(self, config: ModelConfig) -> tuple[int, int] | None:
@@ -103,32 +100,9 @@ class HeatmapFamily:
         schema: LabelSchema,
         config: ModelConfig,
     ) -> list[Label]:
-        """One animal per image: each part at its strongest peak (score maps, then offsets)."""
-        side = config.image_size
-        logits, offsets = (torch.from_numpy(np.ascontiguousarray(output)) for output in outputs)
-        peaks = decode_heatmaps(logits, offsets, _STRIDE, max_instances=1)
-        labels: list[Label] = []
-        for (height, width), found in zip(sizes, peaks, strict=True):
-            instance = found[0].double().numpy()  # (P, 3): x, y, likelihood at the model input scale
-            likelihood = np.clip(instance[:, 2], 0.0, 1.0)
-            points = np.zeros((1, len(instance), 3))
-            points[0, :, 0] = np.clip(instance[:, 0] * width / side, 0, width)
-            points[0, :, 1] = np.clip(instance[:, 1] * height / side, 0, height)
-            points[0, :, 2] = 2.0  # every part gets a position; its likelihood says how sure
-            seen = points[0, likelihood >= _VISIBLE, :2]
-            if len(seen) == 0:
-                seen = points[0, :, :2]
-            box = np.concatenate([seen.min(axis=0), seen.max(axis=0)])[None, :]
-            labels.append(
-                ObjectLabels(
-                    boxes=box,
-                    class_names=(schema.classes[0],),
-                    scores=np.array([float(likelihood.mean())]),
-                    keypoints=points,
-                    keypoint_scores=likelihood[None, :],
-                )
-            )
-        return labels
+        """One animal per image: each part at its strongest peak, score maps then offsets
+        (:func:`~visionloop.tasks.outputs.pose_labels`)."""
+        return list(pose_labels(outputs[0], outputs[1], sizes, schema.classes[0], config.image_size))
 
 
 def keypoint_uncertainty(label: Label) -> float:
