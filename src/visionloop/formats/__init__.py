@@ -1,0 +1,1 @@
+"""Interchange formats: pure load/save pairs per format, registered by name."""

@@ -1,0 +1,1 @@
+"""Training runs: configuration, the trainer loop, checkpoints, tuning."""
