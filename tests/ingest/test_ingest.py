@@ -172,6 +172,20 @@ def test_capture_source_is_recorded(catalog: Catalog, tree: Tree) -> None:
     assert [item.source for item in catalog.iter_items()] == ["capture"]
 
 
+def test_captures_leave_the_prediction_sidecars_out(catalog: Catalog, tree: Tree) -> None:
+    """The edge runtime's capture prefix holds images and ``*.prediction.json`` sidecars; only
+    the images become items, and the sidecars are not reported as rejected noise."""
+    from visionloop.core.media import ItemSource
+
+    tree.write("images/2026-01-02/103000-cam-0a1b2c3d.jpg", rgb_jpeg(seed=14))
+    tree.write("predictions/2026-01-02/103000-cam-0a1b2c3d.prediction.json", b'{"version": 1}')
+    report = ingest(catalog, tree.filesystem, IngestOptions(source=ItemSource.CAPTURE))
+    assert (report.seen, report.added, report.rejected) == (1, 1, 0)
+    assert [item.source for item in catalog.iter_items()] == ["capture"]
+    plain = ingest(catalog, tree.filesystem)  # not as captures: the sidecar is just a bad file
+    assert (plain.seen, plain.unchanged, plain.rejected) == (2, 1, 1)
+
+
 def test_ingest_is_recorded_as_a_run(catalog: Catalog, tree: Tree) -> None:
     tree.write("a.png", rgb_png(seed=13))
     tree.write("b.txt", b"not an image")

@@ -33,7 +33,13 @@ def ingest(
     copy: Annotated[bool, typer.Option("--copy", help="Copy images into the project's storage.")] = False,
     capture: Annotated[
         bool,
-        typer.Option("--capture", help="Mark new items as captured from production (source 'capture')."),
+        typer.Option(
+            "--capture",
+            help=(
+                "Mark new items as captured from production (source 'capture'), e.g. the prefix "
+                "'visionloop edge run --capture-to' fills; its *.prediction.json sidecars are skipped."
+            ),
+        ),
     ] = False,
     exclude: Annotated[
         list[str] | None,

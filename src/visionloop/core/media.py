@@ -20,6 +20,12 @@ class ItemSource(StrEnum):
     CAPTURE = "capture"
 
 
+#: Captured images travel with a JSON sidecar holding the model's prediction (see
+#: ``visionloop.edge.capture``); ingesting captures skips the sidecars and unfinished writes.
+CAPTURE_SIDECAR_SUFFIX = ".prediction.json"
+CAPTURE_SKIPPED_GLOBS: tuple[str, ...] = (f"*{CAPTURE_SIDECAR_SUFFIX}", ".tmp-*")
+
+
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
     """Facts read from an image's bytes.

@@ -13,12 +13,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from visionloop.catalog import Catalog, FileIndex, FileOutcome, ProbedFile
 from visionloop.core.errors import StorageError
-from visionloop.core.media import ItemSource, Split, split_for_hash
+from visionloop.core.media import CAPTURE_SKIPPED_GLOBS, ItemSource, Split, split_for_hash
 from visionloop.imaging import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS, ImageRejected, probe_image
 from visionloop.storage import FileEntry, Filesystem, FileTooLargeError
 
@@ -89,8 +89,12 @@ def ingest(
     options: IngestOptions | None = None,
     progress: ProgressCallback | None = None,
 ) -> IngestReport:
-    """Ingest every file under ``source`` into ``catalog`` and return what happened to each."""
+    """Ingest every file under ``source`` into ``catalog`` and return what happened to each.
+
+    Captures (``source=ItemSource.CAPTURE``) leave out the edge runtime's prediction sidecars."""
     options = options or IngestOptions()
+    if options.source is ItemSource.CAPTURE:
+        options = replace(options, exclude=(*options.exclude, *CAPTURE_SKIPPED_GLOBS))
     started = time.perf_counter()
     report = IngestReport(source=source.url)
     run_id = catalog.start_run(
