@@ -60,7 +60,7 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
     )
     app.state.settings, app.state.host, app.state.registry, app.state.guard = settings, host, registry, guard
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.middleware("http")(metrics.middleware)
+    app.add_middleware(metrics.middleware)
 
     @app.exception_handler(VisionloopError)
     async def library_error(_: Request, exc: VisionloopError) -> JSONResponse:

@@ -15,7 +15,7 @@ from visionloop.server.hosting import ServedModel
 from visionloop.server.images import RequestImage, decode_base64, decode_request_image
 from visionloop.server.settings import ServerSettings
 
-__all__ = ["InferenceSlots", "model_json", "prediction_json", "read_images"]
+__all__ = ["InferenceSlots", "decode_images", "model_json", "prediction_json", "read_images"]
 
 
 class InferenceSlots:
@@ -29,8 +29,12 @@ class InferenceSlots:
             return served.predictor.predict([image.pixels for image in images])
 
 
-async def read_images(request: Request, settings: ServerSettings) -> tuple[list[RequestImage], str | None]:
-    """The images of a predict request and the model it names, if any.
+EncodedImages = list[tuple[str, bytes]]
+
+
+async def read_images(request: Request, settings: ServerSettings) -> tuple[EncodedImages, str | None]:
+    """The (name, encoded bytes) of a predict request's images and the model it names, if any;
+    decoding is left to :func:`decode_images`, off the event loop.
 
     Accepted bodies: ``multipart/form-data`` with one or more files (any field name) and an
     optional ``model`` field; JSON ``{"images": [base64 | {"base64", "name"}], "model": ...}``;
@@ -67,7 +71,11 @@ async def read_images(request: Request, settings: ServerSettings) -> tuple[list[
         raise ValidationError("no images in the request")
     if len(raw) > settings.max_images:
         raise ValidationError(f"at most {settings.max_images} images per request")
-    return [decode_request_image(data, name, settings.max_pixels) for name, data in raw], model
+    return raw, model
+
+
+def decode_images(raw: Sequence[tuple[str, bytes]], settings: ServerSettings) -> list[RequestImage]:
+    return [decode_request_image(data, name, settings.max_pixels) for name, data in raw]
 
 
 def model_json(served: ServedModel, alias: str | None) -> dict[str, Any]:

@@ -8,10 +8,18 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from visionloop.core.labels import Label
 from visionloop.registry import PRODUCTION, ModelRegistry
-from visionloop.server.hosting import ModelHost
+from visionloop.server.hosting import ModelHost, ServedModel
+from visionloop.server.images import RequestImage
 from visionloop.server.metrics import ServerMetrics
-from visionloop.server.predicting import InferenceSlots, model_json, prediction_json, read_images
+from visionloop.server.predicting import (
+    InferenceSlots,
+    decode_images,
+    model_json,
+    prediction_json,
+    read_images,
+)
 from visionloop.server.settings import ServerSettings
 
 __all__ = ["v1_router"]
@@ -80,9 +88,14 @@ def v1_router(
 
     @router.post("/predict")
     async def predict(request: Request) -> dict[str, Any]:
-        images, reference = await read_images(request, settings)
-        served, alias = await run_in_threadpool(host.get, reference or settings.model)
-        labels = await run_in_threadpool(slots.predict, served, images)
+        raw, reference = await read_images(request, settings)
+
+        def answer() -> tuple[ServedModel, str | None, list[RequestImage], list[Label]]:
+            images = decode_images(raw, settings)
+            served, alias = host.get(reference or settings.model)
+            return served, alias, images, slots.predict(served, images)
+
+        served, alias, images, labels = await run_in_threadpool(answer)
         metrics.images.labels(served.version.name, served.runtime).inc(len(images))
         return {
             "model": model_json(served, alias),
