@@ -10,6 +10,7 @@ import typer
 from visionloop import __version__
 from visionloop.cli import (
     commands_active,
+    commands_edge,
     commands_evaluate,
     commands_export,
     commands_formats,
@@ -83,6 +84,9 @@ app.command("autolabel", help=paragraphs(commands_active.AUTOLABEL_HELP))(
 )
 app.command("audit", help=paragraphs(commands_active.AUDIT_HELP))(run_command(commands_active.audit))
 app.command("loop", help=paragraphs(commands_loop.LOOP_HELP))(run_command(commands_loop.loop))
+app.command(
+    "edge", help=paragraphs(commands_edge.HELP), context_settings=commands_edge.CONTEXT, add_help_option=False
+)(commands_edge.edge)
 
 
 def main() -> None:
