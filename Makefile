@@ -50,9 +50,17 @@ LABEL_STUDIO := .venv-labelstudio/bin/label-studio
 $(LABEL_STUDIO):
 	@scripts/install-labelstudio.sh || echo "warning: Label Studio could not be installed; its server tests will skip"
 
+# The edge runtime's minimal environment (ONNX Runtime, numpy, Pillow, pydantic, fsspec; no PyTorch) for
+# the test that runs `python -m visionloop.edge` there: its own venv, installed once (~30 s). Where pip
+# cannot reach an index, `make test` goes on and that test skips; CI (.ci/run) installs it strictly
+# and, with CI set, fails the test instead.
+EDGE_ENV := .venv-edge/.installed
+$(EDGE_ENV):
+	@scripts/install-edge-venv.sh || echo "warning: the edge environment could not be installed; its test will skip"
+
 ## test: lint, then the whole suite (PostgreSQL, S3 and Label Studio servers are started by the tests)
-test: lint $(LABEL_STUDIO)
+test: lint $(LABEL_STUDIO) $(EDGE_ENV)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .venv-labelstudio $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-labelstudio .venv-edge $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
