@@ -499,3 +499,28 @@ def label_studio_server(base_dir: Path | None = None) -> Iterator[LabelStudio]:
     finally:
         if own_dir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+VISIONLOOP_SERVE_TIMEOUT_S = 60
+
+
+def _serve_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/v1/health", timeout=1) as response:  # noqa: S310  # our own URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def visionloop_server(project: Path, token: str, log_path: Path, *extra: str) -> Iterator[str]:
+    """``visionloop serve`` for ``project`` as its own process on 127.0.0.1; yields its URL."""
+    command = [sys.executable, "-m", "visionloop.cli", "-p", str(project), "serve", "--token", token, *extra]
+    with _http_server(
+        "visionloop serve",
+        lambda port: [*command, "--port", str(port), "--log-level", "warning"],
+        _serve_answers,
+        log_path,
+        timeout_s=VISIONLOOP_SERVE_TIMEOUT_S,
+    ) as url:
+        yield url

@@ -13,8 +13,8 @@ import typer
 from rich.table import Table
 
 from visionloop.cli.context import current_project, run_command
-from visionloop.cli.output import paragraphs, print_json, stdout
-from visionloop.registry import PRODUCTION, ModelRegistry, ModelVersion, RegistryEvent
+from visionloop.cli.output import paragraphs, print_json, stderr, stdout
+from visionloop.registry import PRODUCTION, ModelRegistry, ModelVersion, RegistryEvent, project_registry
 
 HELP = """Model versions, aliases and approvals.
 
@@ -44,7 +44,10 @@ def _actor(actor: str | None) -> str:
 def _registry(ctx: typer.Context) -> Iterator[ModelRegistry]:
     project = current_project(ctx)
     with project.open_catalog() as catalog:
-        yield ModelRegistry(catalog, project.root)
+        registry = project_registry(project, catalog)
+        yield registry
+        if registry.mirror_error:
+            stderr.print(f"[yellow]warning:[/] not mirrored to MLflow: {registry.mirror_error}")
 
 
 def _gate_text(version: ModelVersion) -> str:
@@ -143,10 +146,8 @@ def register(
     project = current_project(ctx)
     folder = resolve_model_folder(project, model)
     require_project_task(project, read_artifact(folder).schema, folder, "register")
-    with project.open_catalog() as catalog:
-        version = ModelRegistry(catalog, project.root).register(
-            folder, _actor(by), description=description, parent=parent
-        )
+    with _registry(ctx) as registry:
+        version = registry.register(folder, _actor(by), description=description, parent=parent)
     _done(version, f"registered [bold]v{version.version}[/] (gate: {_gate_text(version)})", json_output)
 
 
@@ -221,3 +222,16 @@ def _done(version: ModelVersion, message: str, json_output: bool) -> None:
         print_json(version.to_dict())
     else:
         stdout.print(message)
+
+
+@models_app.command(
+    "sync", help="Mirror the whole registry to MLflow now (registry.mlflow_uri in visionloop.yaml)."
+)
+@run_command
+def sync(ctx: typer.Context, json_output: Json = False) -> None:
+    with _registry(ctx) as registry:
+        report = registry.sync_mirror()
+    if json_output:
+        print_json(report)
+        return
+    stdout.print("mirrored to MLflow: " + ", ".join(f"{count} {what}" for what, count in report.items()))

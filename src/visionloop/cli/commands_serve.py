@@ -27,11 +27,16 @@ printed. Binds 127.0.0.1 unless told otherwise. Needs the serve extra: pip insta
 
 def serve(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help="Alias or version answering requests that name none.")] = "production",
-    host: Annotated[str, typer.Option(help="Address to bind; other than 127.0.0.1 exposes the server.")] = "127.0.0.1",
+    model: Annotated[
+        str, typer.Option(help="Alias or version answering requests that name none.")
+    ] = "production",
+    host: Annotated[
+        str, typer.Option(help="Address to bind; other than 127.0.0.1 exposes the server.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     token: Annotated[
-        str | None, typer.Option(help="Token for state-changing routes (default: $VISIONLOOP_TOKEN or a new one).")
+        str | None,
+        typer.Option(help="Token for state-changing routes (default: $VISIONLOOP_TOKEN or a new one)."),
     ] = None,
     runtime: Annotated[str, typer.Option(help="auto (ONNX Runtime when exported), onnx or torch.")] = "auto",
     max_body_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, in MB.")] = 32.0,
@@ -51,7 +56,9 @@ def serve(
     chosen = token or os.environ.get("VISIONLOOP_TOKEN")
     if chosen is None:
         chosen = new_token()
-        stderr.print(f"token for state-changing routes: [bold]{chosen}[/] (set $VISIONLOOP_TOKEN to choose one)")
+        stderr.print(
+            f"token for state-changing routes: [bold]{chosen}[/] (set $VISIONLOOP_TOKEN to choose one)"
+        )
     if host not in ("127.0.0.1", "localhost", "::1"):
         stderr.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server")
     settings = ServerSettings(

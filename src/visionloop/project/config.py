@@ -74,6 +74,19 @@ class GateConfig(BaseModel):
     max_robustness_drop: float | None = Field(default=None, ge=0.0)
 
 
+class RegistrySettings(BaseModel):
+    """``approval_required``: aliases that take only an approved version. With ``mlflow_uri`` set,
+    every registry change is mirrored to MLflow's registered model ``mlflow_model`` (default: the
+    project's name)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approval_required: list[str] = Field(default_factory=lambda: ["production"])
+    mlflow_uri: str | None = None
+    mlflow_model: str | None = None
+    mlflow_experiment: str = "visionloop"
+
+
 class ProjectConfig(BaseModel):
     """Everything a command needs to know about a project.
 
@@ -94,6 +107,7 @@ class ProjectConfig(BaseModel):
     # Defaults for 'visionloop train' (same keys as a --config file; validated when training).
     train: dict[str, Any] = Field(default_factory=dict)
     gate: GateConfig = Field(default_factory=GateConfig)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     @field_validator("version")
     @classmethod

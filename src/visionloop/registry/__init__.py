@@ -2,6 +2,7 @@
 the REST layer lives in :mod:`visionloop.server`)."""
 
 from visionloop.registry.client import ModelRegistry
+from visionloop.registry.factory import project_registry
 from visionloop.registry.records import (
     CANDIDATE,
     PRODUCTION,
@@ -22,5 +23,6 @@ __all__ = [
     "ModelVersion",
     "RegistryEvent",
     "parse_version",
+    "project_registry",
     "validate_alias",
 ]

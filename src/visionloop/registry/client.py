@@ -18,9 +18,10 @@ once cannot both slip past a check):
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import logging
+from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -40,21 +41,37 @@ from visionloop.registry.records import (
     validate_alias,
 )
 
-__all__ = ["EVALUATE_KIND", "TRAIN_KIND", "ModelRegistry"]
+__all__ = ["EVALUATE_KIND", "TRAIN_KIND", "Mirror", "ModelRegistry"]
 
 TRAIN_KIND, EVALUATE_KIND = "train", "evaluate"
 ACTOR_MAX_LENGTH = 128
+
+logger = logging.getLogger(__name__)
+
+
+class Mirror(Protocol):
+    """Another registry kept in step with this one (MLflow's)."""
+
+    def sync(
+        self, versions: Iterable[ModelVersion], aliases: dict[str, int], events: Iterable[RegistryEvent]
+    ) -> dict[str, int]: ...
 
 
 class ModelRegistry:
     """Model versions, aliases and approvals of one project, stored in its catalog."""
 
     def __init__(
-        self, catalog: Catalog, root: Path, approval_required: Collection[str] = (PRODUCTION,)
+        self,
+        catalog: Catalog,
+        root: Path,
+        approval_required: Collection[str] = (PRODUCTION,),
+        mirror: Mirror | None = None,
     ) -> None:
         self.catalog = catalog
         self.root = root.resolve()
         self.approval_required = frozenset(validate_alias(alias) for alias in approval_required)
+        self.mirror = mirror
+        self.mirror_error: str | None = None
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, reference: str | int) -> ModelVersion:
@@ -137,7 +154,9 @@ class ModelRegistry:
                 },
             )
             store.add_event(connection, "register", version, actor, reason=description)
-            return self._get(connection, version)
+            registered = self._get(connection, version)
+        self._mirrored()
+        return registered
 
     def refresh_gate(self, reference: str | int) -> ModelVersion:
         """Re-read the version's gate verdict from its newest evaluation run."""
@@ -175,7 +194,9 @@ class ModelRegistry:
                 previous_version=current,
                 reason=reason,
             )
-            return self._get(connection, version.version)
+            promoted = self._get(connection, version.version)
+        self._mirrored()
+        return promoted
 
     def approve(
         self,
@@ -202,7 +223,9 @@ class ModelRegistry:
                 alias=alias,
                 reason=reason.strip(),
             )
-            return store.list_events(connection, version=version.version, limit=1)[0]
+            decision = store.list_events(connection, version=version.version, limit=1)[0]
+        self._mirrored()
+        return decision
 
     def rollback(self, alias: str, actor: str, reason: str | None = None) -> ModelVersion:
         """Move ``alias`` back to the version it held before its current one."""
@@ -219,7 +242,9 @@ class ModelRegistry:
             store.add_event(
                 connection, "rollback", target, actor, alias=alias, previous_version=current, reason=reason
             )
-            return self._get(connection, target)
+            restored = self._get(connection, target)
+        self._mirrored()
+        return restored
 
     def add_artifact(self, reference: str | int, name: str, info: dict[str, Any], actor: str) -> ModelVersion:
         """Attach a derived file (an ONNX export, say) to the version, under ``name``."""
@@ -228,7 +253,27 @@ class ModelRegistry:
             version = self._get(connection, reference)
             store.update_version(connection, version.version, artifacts={**version.artifacts, name: info})
             store.add_event(connection, "artifact", version.version, actor, reason=name)
-            return self._get(connection, version.version)
+            updated = self._get(connection, version.version)
+        self._mirrored()
+        return updated
+
+    def sync_mirror(self) -> dict[str, int]:
+        """Make the mirror (MLflow) match the registry now; errors are raised, not logged."""
+        if self.mirror is None:
+            raise ValidationError("no mirror is configured (registry.mlflow_uri in visionloop.yaml)")
+        report = self.mirror.sync(self.versions(), self.aliases(), self.history())
+        self.mirror_error = None
+        return dict(report)
+
+    def _mirrored(self) -> None:
+        """After a committed change: the registry stays the truth if the mirror is unreachable."""
+        if self.mirror is None:
+            return
+        try:
+            self.sync_mirror()
+        except Exception as exc:  # noqa: BLE001  # any MLflow failure: the change itself is committed
+            self.mirror_error = f"{type(exc).__name__}: {exc}"
+            logger.warning("could not mirror the registry (%s); retry with 'visionloop models sync'", exc)
 
     # -- helpers ----------------------------------------------------------------------------
     def _get(self, connection: Connection, reference: str | int) -> ModelVersion:

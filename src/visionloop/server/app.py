@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from visionloop import __version__
 from visionloop.core.errors import VisionloopError, http_status_for
 from visionloop.project import Project
-from visionloop.registry import ModelRegistry
+from visionloop.registry import project_registry
 from visionloop.server.auth import TokenGuard
 from visionloop.server.hosting import ModelHost
 from visionloop.server.limits import BodyLimit
@@ -36,7 +36,7 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
     """The server for ``project``; the catalog opens now and closes when the app shuts down."""
     settings = settings or ServerSettings()
     catalog = project.open_catalog()
-    registry = ModelRegistry(catalog, project.root)
+    registry = project_registry(project, catalog)
     host = ModelHost(registry, settings.runtime, settings.poll_seconds, settings.loaded_versions)
     metrics = ServerMetrics()
     guard = TokenGuard(settings.token)

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from visionloop.core.mappings import flatten
 from visionloop.models.artifact import ModelArtifact
 from visionloop.training.checkpoint import LoopState
 from visionloop.training.config import TrainConfig
 from visionloop.training.trainer import TrainingObserver
 
-__all__ = ["MlflowObserver", "flatten"]
-
-
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out |= flatten(value, f"{name}.")
-        else:
-            out[name] = value
-    return out
+__all__ = ["MlflowObserver"]
 
 
 class MlflowObserver(TrainingObserver):
@@ -29,6 +17,8 @@ class MlflowObserver(TrainingObserver):
     def __init__(self, config: TrainConfig, run_id: str) -> None:
         import mlflow
 
+        if config.tracking.mlflow_uri is None:
+            raise ValueError("MLflow tracking needs tracking.mlflow_uri")
         self._mlflow = mlflow
         mlflow.set_tracking_uri(config.tracking.mlflow_uri)
         mlflow.set_experiment(config.tracking.experiment)
