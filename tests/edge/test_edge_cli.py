@@ -58,7 +58,10 @@ def test_options_are_checked(photo_folder: Path, capsys) -> None:  # type: ignor
     assert exited.value.code == 2 and "must lie within [0, 1]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["run", "--model", "m"])
-    assert "run needs --source" in capsys.readouterr().err
+    assert "run needs --model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--sync-only"])
+    assert "--sync-only needs --capture-to" in capsys.readouterr().err
 
 
 def test_the_main_command_line_passes_through(edge_project, photo_folder: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

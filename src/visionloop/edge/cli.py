@@ -97,7 +97,7 @@ def build_parser(prog: str = "python -m visionloop.edge") -> argparse.ArgumentPa
         description=RUN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("--model", type=Path, required=True, help="Model folder (or its model.onnx).")
+    run.add_argument("--model", type=Path, help="Model folder (or its model.onnx).")
     run.add_argument("--source", type=Path, help="Folder of images, one image, or a video file.")
     run.add_argument(
         "-o", "--output", default="edge-predictions.jsonl", help="JSON-lines file; '-' for stdout."
@@ -229,8 +229,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m visionloop.ed
     args = parser.parse_args(argv)
     if args.command == "run" and args.sync_only and args.capture_to is None:
         parser.error("--sync-only needs --capture-to")
-    if args.command == "run" and not args.sync_only and args.source is None:
-        parser.error("run needs --source (a folder, an image or a video)")
+    if args.command == "run" and not args.sync_only and (args.model is None or args.source is None):
+        parser.error(
+            "run needs --model (an exported model folder) and --source (a folder, an image or a video)"
+        )
     try:
         report = _run(args)
     except VisionloopError as exc:
