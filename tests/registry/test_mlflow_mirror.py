@@ -72,6 +72,8 @@ def test_versions_runs_tags_and_aliases_reach_mlflow(trained: tuple[Project, str
     # the first run was tracked while training: the version links to that run, with its epochs' metrics
     tracked = client.get_run(first.run_id)
     assert tracked.data.tags["visionloop.run_id"] == runs[0] and tracked.data.metrics
+    assert tracked.info.artifact_uri.startswith((project.root / "mlflow-artifacts").as_uri())  # not ./mlruns
+    assert (project.root / "mlflow-artifacts").is_dir()
     # the second was not: the mirror made a run from the training run's record
     made = client.get_run(second.run_id)
     assert made.data.tags["visionloop.run_id"] == runs[1] and made.data.params["optim.max_steps"] == "1"

@@ -16,6 +16,9 @@ def project_registry(project: Project, catalog: Catalog) -> ModelRegistry:
         from visionloop.registry.mlflow_mirror import MlflowMirror
 
         mirror = MlflowMirror(
-            settings.mlflow_uri, settings.mlflow_model or project.config.name, settings.mlflow_experiment
+            settings.mlflow_uri,
+            settings.mlflow_model or project.config.name,
+            project.root,
+            settings.mlflow_experiment,
         )
     return ModelRegistry(catalog, project.root, settings.approval_required, mirror)

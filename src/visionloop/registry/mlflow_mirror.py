@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from visionloop.core.errors import MissingDependencyError
 from visionloop.core.mappings import flatten
+from visionloop.project.mlflow_store import experiment_id
 from visionloop.registry.records import ModelVersion, RegistryEvent
 
 __all__ = ["MlflowMirror", "SyncReport"]
@@ -35,12 +37,13 @@ class SyncReport(dict[str, int]):
 class MlflowMirror:
     """Pushes versions, runs, tags and aliases to the registered model ``model_name`` at ``uri``."""
 
-    def __init__(self, uri: str, model_name: str, experiment: str = "visionloop") -> None:
+    def __init__(self, uri: str, model_name: str, project_root: Path, experiment: str = "visionloop") -> None:
         try:
             from mlflow import MlflowClient
         except ImportError as exc:
             raise MissingDependencyError("mlflow", "mlflow", "mirroring the registry to MLflow") from exc
         self.uri, self.model_name, self.experiment = uri, model_name, experiment
+        self.project_root = project_root
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def sync(
@@ -99,21 +102,14 @@ class MlflowMirror:
         """The MLflow run of the version's training run, created from its record if none exists."""
         if version.run_id is None:
             return None
-        experiment = self.client.get_experiment_by_name(self.experiment)
-        experiment_id = (
-            experiment.experiment_id
-            if experiment is not None
-            else self.client.create_experiment(self.experiment)
-        )
-        runs = self.client.search_runs(
-            [experiment_id], filter_string=f"tags.`{RUN_TAG}` = '{version.run_id}'"
-        )
+        experiment = experiment_id(self.client, self.experiment, self.uri, self.project_root)
+        runs = self.client.search_runs([experiment], filter_string=f"tags.`{RUN_TAG}` = '{version.run_id}'")
         if runs:
             return str(runs[0].info.run_id)
         from mlflow.entities import Metric, Param
 
         run = self.client.create_run(
-            experiment_id, tags={RUN_TAG: version.run_id}, run_name=f"visionloop-{version.run_id[:8]}"
+            experiment, tags={RUN_TAG: version.run_id}, run_name=f"visionloop-{version.run_id[:8]}"
         )
         params = [Param(key, str(value)[:PARAM_MAX]) for key, value in flatten(version.config).items()]
         metrics = [

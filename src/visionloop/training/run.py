@@ -95,7 +95,11 @@ def train_project(
             ImageReader(project.config.s3.fsspec_options()),
             run_dir_for(project, run_id),
             run_id=run_id,
-            observers=[CatalogMetricsLogger(catalog, run_id), *_tracking(config, run_id), *observers],
+            observers=[
+                CatalogMetricsLogger(catalog, run_id),
+                *_tracking(config, run_id, project.root),
+                *observers,
+            ],
         )
         try:
             result = trainer.run(resume=resume_run is not None)
@@ -130,13 +134,13 @@ def _outputs(result: TrainResult, schema: LabelSchema) -> dict[str, Any]:
     }
 
 
-def _tracking(config: TrainConfig, run_id: str) -> list[TrainingObserver]:
+def _tracking(config: TrainConfig, run_id: str, project_root: Path) -> list[TrainingObserver]:
     if config.tracking.mlflow_uri is None:
         return []
     from visionloop.training.tracking import MlflowObserver
 
     try:
-        return [MlflowObserver(config, run_id)]
+        return [MlflowObserver(config, run_id, project_root)]
     except ImportError as exc:
         raise ConfigError(
             "tracking.mlflow_uri is set but mlflow is not installed: pip install mlflow"
