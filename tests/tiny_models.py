@@ -18,25 +18,29 @@ SCHEMAS = {
     "classifier": LabelSchema(task=TaskType.CLASSIFICATION, classes=["cat", "dog", "fox"]),
     "heatmap": LabelSchema(task=TaskType.KEYPOINTS, classes=["animal"], keypoints=["nose", "tail"]),
     "faster_rcnn": LabelSchema(task=TaskType.DETECTION, classes=["box"]),
+    "mask_rcnn": LabelSchema(task=TaskType.SEGMENTATION, classes=["box", "bar"]),
+    "keypoint_rcnn": LabelSchema(
+        task=TaskType.KEYPOINTS, classes=["box"], keypoints=["left", "right", "top"]
+    ),
 }
 
 
 def write_model(
-    folder: Path, family: str = "classifier", image_size: int = 32, seed: int = 0
+    folder: Path, family: str = "classifier", image_size: int = 32, seed: int = 0, max_detections: int = 20
 ) -> ModelArtifact:
     """A model folder of ``family``; ``seed`` perturbs the head so two calls differ in weights.
-    Detection families get an empty weights file: enough for code that refuses them early."""
+    Detectors keep at most ``max_detections`` objects per image (their untrained heads find
+    objects everywhere)."""
     schema = SCHEMAS[family]
-    config = ModelConfig(family=family, image_size=image_size, weights="imagenet")
-    state: dict[str, torch.Tensor] = {}
-    if family != "faster_rcnn":
-        network, _ = get_task(schema.task).family(family).build(schema, config)
-        torch.manual_seed(seed)
-        head = [m for m in network.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)][-1]
-        with torch.no_grad():
-            head.weight.normal_(0.0, 0.05)
-        state = network.state_dict()
-    return write_artifact(folder, state, schema, config, family, run_id=None)
+    config = ModelConfig(
+        family=family, image_size=image_size, weights="imagenet", max_detections=max_detections
+    )
+    network, _ = get_task(schema.task).family(family).build(schema, config)
+    torch.manual_seed(seed)
+    head = [m for m in network.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        head.weight.normal_(0.0, 0.05)
+    return write_artifact(folder, network.state_dict(), schema, config, family, run_id=None)
 
 
 def photos(count: int = 12, seed: int = 0) -> list[npt.NDArray[np.uint8]]:

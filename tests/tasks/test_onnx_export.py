@@ -15,6 +15,7 @@ from tiny_models import photos, write_model
 from visionloop.core.errors import ValidationError
 from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.models.weights import sha256_file
+from visionloop.tasks.classification import ClassifierFamily
 from visionloop.tasks.onnx_export import export_onnx, parity
 from visionloop.tasks.onnx_files import ONNX_META_NAME, ONNX_NAME
 from visionloop.tasks.onnx_runtime import OnnxModel
@@ -42,6 +43,7 @@ def test_export_writes_the_graph_and_what_it_came_from(classifier: Path) -> None
     assert meta["parity"]["passed"] and meta["parity"]["images"] == 8
     assert meta["parity"]["agreement"] == 1.0
     assert meta["parity"]["max_abs_diff"]["logits"] < 1e-4
+    assert (meta["version"], meta["images_per_run"], meta["int8"]) == (2, None, None)
 
 
 def test_onnx_runtime_predicts_what_torch_predicts(classifier: Path) -> None:
@@ -85,10 +87,13 @@ def test_heatmap_pose_models_export_too(tmp_path: Path) -> None:
         np.testing.assert_allclose(mine.boxes, reference.boxes, atol=1e-3)
 
 
-def test_detection_models_are_refused_with_a_clear_reason(tmp_path: Path) -> None:
-    folder = tmp_path / "detector"
-    write_model(folder, "faster_rcnn")
-    with pytest.raises(ValidationError, match="ONNX export of faster_rcnn models is not supported yet"):
+def test_families_without_a_graph_are_refused_with_a_clear_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "classifier"
+    write_model(folder, "classifier")
+    monkeypatch.delattr(ClassifierFamily, "labels_from_outputs")  # a family with no numpy decoding
+    with pytest.raises(ValidationError, match="ONNX export of classifier models is not supported yet"):
         export_onnx(folder, photos(2))
     assert not (folder / ONNX_NAME).exists()
 

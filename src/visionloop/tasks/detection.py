@@ -4,6 +4,10 @@ The three share everything but the extra head, so one class serves them, paramet
 detector kind. Class indices shift by one at this boundary (torchvision reserves 0 for the
 background). Objects whose box is thinner than a pixel are dropped from training targets
 because the box regression cannot encode them.
+
+They export to ONNX as one graph per image (:mod:`visionloop.tasks.detection_graph` says where
+the graph is cut and why); the numpy halves around it, :mod:`~visionloop.tasks.detection_inputs`
+and :mod:`~visionloop.tasks.detection_outputs`, need no PyTorch.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from visionloop.core.errors import ValidationError
 from visionloop.core.labels import Label, ObjectLabels
 from visionloop.core.schema import LabelSchema
 from visionloop.formats.masks import rle_encode
@@ -23,6 +28,9 @@ from visionloop.models.backbones import WeightsInfo
 from visionloop.models.config import ModelConfig
 from visionloop.models.detectors import DetectorKind, DetectorSpec, build_detector
 from visionloop.models.embeddings import EmbeddingSource
+from visionloop.tasks.detection_graph import DetectorGraph
+from visionloop.tasks.detection_inputs import detector_input
+from visionloop.tasks.detection_outputs import MASK_THRESHOLD, detection_labels, object_labels
 from visionloop.tasks.examples import Example
 from visionloop.tasks.preprocess import unit_tensor
 from visionloop.tasks.spec import Batch, OnnxOutput
@@ -30,19 +38,19 @@ from visionloop.tasks.spec import Batch, OnnxOutput
 __all__ = ["RCNNFamily", "object_uncertainty"]
 
 _MIN_BOX_SIDE = 1.0
-_MASK_THRESHOLD = 0.5
 
 _BASE_OUTPUTS = (
-    OnnxOutput("boxes", ("detections", 4), "xyxy in input pixels"),
+    OnnxOutput("boxes", ("detections", 4), "xyxy in network input pixels"),
     OnnxOutput("labels", ("detections",), "1-based class index"),
     OnnxOutput("scores", ("detections",), "confidence"),
 )
 _EXTRA_OUTPUTS: dict[str, tuple[OnnxOutput, ...]] = {
     "faster_rcnn": (),
-    "mask_rcnn": (OnnxOutput("masks", ("detections", 1, "height", "width"), "mask probabilities"),),
+    "mask_rcnn": (
+        OnnxOutput("masks", ("detections", 1, 28, 28), "mask probabilities over the box, own class"),
+    ),
     "keypoint_rcnn": (
-        OnnxOutput("keypoints", ("detections", "keypoints", 3), "x, y, visibility"),
-        OnnxOutput("keypoints_scores", ("detections", "keypoints"), "keypoint logits"),
+        OnnxOutput("keypoint_heatmaps", ("detections", "keypoints", 56, 56), "keypoint logits over the box"),
     ),
 }
 
@@ -126,27 +134,53 @@ class RCNNFamily:
         return [self._to_label(output, schema) for output in outputs]
 
     def _to_label(self, output: dict[str, torch.Tensor], schema: LabelSchema) -> ObjectLabels:
-        boxes = output["boxes"].double().numpy()
-        scores = output["scores"].double().clamp(0, 1).numpy()
-        names = tuple(schema.classes[int(index) - 1] for index in output["labels"])
         masks = None
         if self.needs_masks:
-            binary = (output["masks"][:, 0] >= _MASK_THRESHOLD).numpy()
+            binary = (output["masks"][:, 0] >= MASK_THRESHOLD).numpy()
             masks = tuple(rle_encode(mask) for mask in binary)
-        keypoints = keypoint_scores = None
+        keypoints = logits = None
         if self.needs_keypoints:
-            points = output["keypoints"].double().numpy().copy()
-            points[:, :, 2] = 2.0
-            keypoints = points
-            keypoint_scores = output["keypoints_scores"].double().sigmoid().numpy()
-        return ObjectLabels(
-            boxes=boxes,
-            class_names=names,
-            scores=scores,
+            keypoints = output["keypoints"].numpy()
+            logits = output["keypoints_scores"].numpy()
+        return object_labels(
+            output["boxes"].numpy(),
+            output["labels"].numpy(),
+            output["scores"].numpy(),
+            schema.classes,
             masks=masks,
             keypoints=keypoints,
-            keypoint_scores=keypoint_scores,
+            keypoint_logits=logits,
         )
+
+    def input_batch(
+        self, images: Sequence[npt.NDArray[np.uint8]], config: ModelConfig
+    ) -> npt.NDArray[np.float32]:
+        """One image resized to the network's size, ``(1, 3, h, w)`` in ``[0, 1]``."""
+        if len(images) != 1:
+            raise ValidationError(f"the {self.name} graph runs one image at a time, got {len(images)}")
+        return detector_input(images[0], config.image_size)
+
+    def labels_from_outputs(
+        self,
+        outputs: Sequence[npt.NDArray[np.float32]],
+        sizes: Sequence[tuple[int, int]],
+        schema: LabelSchema,
+        config: ModelConfig,
+    ) -> list[Label]:
+        if len(sizes) != 1:
+            raise ValidationError(
+                f"the {self.name} graph's outputs describe one image, got {len(sizes)} sizes"
+            )
+        named = dict(zip((output.name for output in self.onnx_outputs), outputs, strict=True))
+        return [detection_labels(named, sizes[0], config.image_size, schema.classes)]
+
+    def onnx_graph(self, network: nn.Module) -> nn.Module:
+        return DetectorGraph(network)
+
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        axes: dict[str, dict[int, str]] = {"images": {2: "height", 3: "width"}}
+        axes.update({output.name: {0: "detections"} for output in self.onnx_outputs})
+        return axes
 
 
 def object_uncertainty(label: Label) -> float:

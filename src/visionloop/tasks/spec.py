@@ -26,7 +26,15 @@ from visionloop.models.config import ModelConfig
 from visionloop.models.embeddings import EmbeddingSource
 from visionloop.tasks.examples import Example
 
-__all__ = ["Batch", "ExportableFamily", "MetricsFunction", "ModelFamily", "OnnxOutput", "TaskSpec"]
+__all__ = [
+    "Batch",
+    "ExportableFamily",
+    "GraphExportableFamily",
+    "MetricsFunction",
+    "ModelFamily",
+    "OnnxOutput",
+    "TaskSpec",
+]
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,22 @@ class ExportableFamily(ModelFamily, Protocol):
     ) -> list[Label]:
         """Labels from the network's outputs (in ``onnx_outputs`` order) for images of ``sizes``
         ``(height, width)``, in those images' pixel coordinates."""
+        ...
+
+
+@runtime_checkable
+class GraphExportableFamily(ExportableFamily, Protocol):
+    """An exportable family whose graph is more than its network and runs one image per run, at
+    a size of the image's own (the R-CNN detectors: proposals, NMS and the ROI heads are in the
+    graph, and torchvision's heads loop over a batch in Python, so a traced batch size is fixed).
+    ``input_batch`` then takes exactly one image and ``labels_from_outputs`` one image's outputs."""
+
+    def onnx_graph(self, network: nn.Module) -> nn.Module:
+        """The module to export: ``input_batch`` output to ``onnx_outputs``, in that order."""
+        ...
+
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """The input's and outputs' dynamic axes, by name (the input is ``images``)."""
         ...
 
 
