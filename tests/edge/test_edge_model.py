@@ -51,7 +51,7 @@ def test_pose_labels_equal_the_onnx_predictor(pose_model: Path) -> None:
 def test_the_model_names_itself_as_training_does(edge_project) -> None:  # type: ignore[no-untyped-def]
     model = EdgeModel.open(edge_project.model)
     assert model.version == read_artifact(edge_project.model).version == f"run:{edge_project.run_id}"
-    assert (model.family, model.side) == ("classifier", 32)
+    assert (model.family, model.side, model.precision) == ("classifier", 32, "fp32")
 
 
 def test_a_folder_that_is_not_a_model_is_refused(tmp_path: Path) -> None:

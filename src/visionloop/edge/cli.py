@@ -172,8 +172,8 @@ def _summary_lines(report: EdgeReport | SyncReport) -> list[str]:
     if isinstance(report, EdgeReport):
         lines.append(
             f"{report.predicted} of {report.images} images predicted by {report.model_version} "
-            f"({report.family}) in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s); "
-            f"predictions in {report.output}"
+            f"({report.family}, {report.precision}) in {report.seconds:.1f} s "
+            f"({report.images_per_second:.1f} images/s); predictions in {report.output}"
         )
         if report.skipped_files:
             lines.append(f"{report.skipped_files} files without an image extension left out")

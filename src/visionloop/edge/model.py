@@ -62,7 +62,7 @@ class EdgeModel:
                 f"{folder}: no ONNX export (create one with 'visionloop export-model MODEL --format onnx')"
             )
         export = read_export(folder, description)
-        session = open_session(str(export.path), settings or SessionSettings(), EDGE_EXTRA)
+        session = open_session(str(export.runtime_path), settings or SessionSettings(), EDGE_EXTRA)
         return cls(description, export, decoder, session)
 
     @property
@@ -76,6 +76,11 @@ class EdgeModel:
     @property
     def family(self) -> str:
         return self.description.family
+
+    @property
+    def precision(self) -> str:
+        """``fp32`` or ``int8``: which of the export's graphs runs."""
+        return self.export.precision
 
     @property
     def side(self) -> int:

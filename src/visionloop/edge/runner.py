@@ -61,6 +61,7 @@ class EdgeReport:
     model: str
     model_version: str
     family: str
+    precision: str
     source: str
     output: str
     images: int = 0
@@ -134,7 +135,12 @@ def run_edge(options: EdgeOptions, progress: Progress | None = None) -> EdgeRepo
     policy = CapturePolicy(options.capture_below, options.sample, options.seed)
     capturer = _open_capturer(options, model.version)
     report = EdgeReport(
-        str(model.description.folder), model.version, model.family, str(options.source), options.output
+        str(model.description.folder),
+        model.version,
+        model.family,
+        model.precision,
+        str(options.source),
+        options.output,
     )
     listing: Listing | None = None
     total: int | None = None
