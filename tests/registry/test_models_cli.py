@@ -87,6 +87,15 @@ def test_the_gate_the_approval_and_rollback_through_the_cli(project: Project) ->
         ("rollback", "production", "ana"),
     ]
     assert "regression" in _run(project, "models", "history", "production")
+
+    exported = _run(project, "export-model", "production", "--parity-images", "8", "--json")  # an alias
+    assert exported["version"] == 2 and exported["parity"]["passed"]
+    artifact = _run(project, "models", "show", "v2", "--json")["artifacts"]["onnx"]
+    assert artifact["run_id"] == exported["run_id"] and artifact["path"].endswith("model.onnx")
+    evaluated = runner.invoke(
+        app, ["-p", str(project.root), "evaluate", "v2", "--no-robustness", "--explain", "0"]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
     assert "v2" in _run(project, "models", "show", "v2") and "passed" in _run(project, "models", "list")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from visionloop.cli.context import current_project
+from visionloop.cli.context import MODEL_HELP, current_project, model_argument
 from visionloop.cli.output import print_json, stderr, stdout
 
 PRELABEL_HELP = """Predict labels for catalog items with MODEL (a training run id or a model folder).
@@ -53,7 +53,7 @@ the history. --no-revoke only reports.
 
 def prelabel(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="Training run id (or a unique prefix) or model folder.")],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
     items: Annotated[
         str, typer.Option(help="Which items: unlabeled (no annotation yet), labeled or all.")
     ] = "unlabeled",
@@ -93,8 +93,9 @@ def prelabel(
         draft=draft,
         runtime=runtime,  # type: ignore[arg-type]  # checked above
     )
+    folder = model_argument(project, model)
     with _ProgressBar("pre-labeling", quiet=json_output) as update:
-        report = run_prelabel(project, model, options, resume_run=resume, progress=update)
+        report = run_prelabel(project, folder, options, resume_run=resume, progress=update)
     if json_output:
         print_json(report.to_dict())
         return

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from visionloop.cli.context import current_project
+from visionloop.cli.context import MODEL_HELP, current_project, model_argument
 from visionloop.cli.output import print_json, stdout
 
 HELP = """Evaluate MODEL (a training run id, or a model folder) on the test split of a snapshot.
@@ -25,7 +25,7 @@ EXIT_GATE_FAILED = 2
 
 def evaluate(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="Training run id (or a unique prefix) or model folder.")],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
     snapshot: Annotated[
         str | None, typer.Option(help="Snapshot id to evaluate on. Default: a snapshot of the catalog now.")
     ] = None,
@@ -44,7 +44,7 @@ def evaluate(
     project = current_project(ctx)
     result = evaluate_model(
         project,
-        model,
+        model_argument(project, model),
         snapshot=snapshot,
         split=split,
         corruptions=tuple(CORRUPTIONS) if robustness else (),

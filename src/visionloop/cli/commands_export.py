@@ -6,10 +6,14 @@ from typing import Annotated
 
 import typer
 
-from visionloop.cli.context import current_project
+from visionloop.cli.context import MODEL_HELP, acting_user, current_project, model_argument
 from visionloop.cli.output import print_json, stdout
+from visionloop.project import Project
+from visionloop.tasks.onnx_files import OnnxExport
 
-HELP = """Export MODEL (a training run id, or a model folder) for another runtime.
+HELP = """Export MODEL (a registered version or alias, a training run id, or a model folder) for
+another runtime. When the weights are a registered version, the export is recorded as its onnx
+artifact.
 
 --format onnx writes model.onnx next to the weights: the network with the image embedding as an
 extra output, plus onnx.json recording the weights it came from. Classifiers and heatmap pose
@@ -31,7 +35,7 @@ model's weights change. Needs the onnx extra: pip install 'visionloop\\[onnx]'.
 
 def export_model(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="Training run id (or a unique prefix) or model folder.")],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
     format_: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
     parity_images: Annotated[
         int, typer.Option(min=1, max=10_000, help="Project images the parity check runs on.")
@@ -52,15 +56,18 @@ def export_model(
     project = current_project(ctx)
     run_id, export = export_project_model(
         project,
-        model,
+        model_argument(project, model),
         parity_images=parity_images,
         opset=opset,
         int8=int8,
         calibration_images=calibration_images,
     )
+    version = _register_artifact(project, run_id, export)
     if json_output:
-        print_json({"run_id": run_id, **export.to_dict()})
+        print_json({"run_id": run_id, "version": version, **export.to_dict()})
         return
+    if version is not None:
+        stdout.print(f"registered as the onnx artifact of v{version}")
     parity = export.parity
     stdout.print(f"[bold green]exported[/] {export.path} (opset {export.opset}, run {run_id})")
     differences = ", ".join(f"{name} {value:.2g}" for name, value in parity.max_abs_diff.items())
@@ -87,3 +94,24 @@ def export_model(
             f"({trial.speedup:.2f}x, needs {trial.min_speedup:g}x), {trial.accuracy_loss:.2f} points of "
             f"{basis} lost (at most {trial.max_loss:g}) on {trial.images} images"
         )
+
+
+def _register_artifact(project: Project, run_id: str, export: OnnxExport) -> int | None:
+    """Attach the export to the registered version of the same weights, if there is one."""
+    from visionloop.registry import project_registry
+
+    with project.open_catalog() as catalog:
+        registry = project_registry(project, catalog)
+        version = registry.find_by_weights(export.weights_sha256)
+        if version is None:
+            return None
+        info = {
+            "path": str(export.path),
+            "run_id": run_id,
+            "onnx_sha256": export.onnx_sha256,
+            "opset": export.opset,
+            "parity_passed": export.parity.passed,
+            "int8_kept": bool(export.int8 is not None and export.int8.kept),
+        }
+        registry.add_artifact(version.version, "onnx", info, acting_user())
+        return version.version

@@ -3,8 +3,6 @@ roll back, and read the audit trail."""
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -12,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from visionloop.cli.context import current_project, run_command
+from visionloop.cli.context import acting_user, current_project, run_command
 from visionloop.cli.output import paragraphs, print_json, stderr, stdout
 from visionloop.registry import PRODUCTION, ModelRegistry, ModelVersion, RegistryEvent, project_registry
 
@@ -34,10 +32,6 @@ Actor = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Reference = Annotated[str, typer.Argument(help="A version (3 or v3) or an alias (production).")]
-
-
-def _actor(actor: str | None) -> str:
-    return actor or os.environ.get("VISIONLOOP_USER") or getpass.getuser()
 
 
 @contextmanager
@@ -147,7 +141,7 @@ def register(
     folder = resolve_model_folder(project, model)
     require_project_task(project, read_artifact(folder).schema, folder, "register")
     with _registry(ctx) as registry:
-        version = registry.register(folder, _actor(by), description=description, parent=parent)
+        version = registry.register(folder, acting_user(by), description=description, parent=parent)
     _done(version, f"registered [bold]v{version.version}[/] (gate: {_gate_text(version)})", json_output)
 
 
@@ -162,7 +156,7 @@ def promote(
     json_output: Json = False,
 ) -> None:
     with _registry(ctx) as registry:
-        version = registry.promote(reference, to, _actor(by), reason)
+        version = registry.promote(reference, to, acting_user(by), reason)
     _done(version, f"[bold]{to}[/] now points at [bold]v{version.version}[/]", json_output)
 
 
@@ -178,7 +172,7 @@ def approve(
     json_output: Json = False,
 ) -> None:
     with _registry(ctx) as registry:
-        event = registry.approve(reference, _actor(by), reason, alias=for_alias, approved=not reject)
+        event = registry.approve(reference, acting_user(by), reason, alias=for_alias, approved=not reject)
     if json_output:
         print_json(event.to_dict())
         return
@@ -196,7 +190,7 @@ def rollback(
     json_output: Json = False,
 ) -> None:
     with _registry(ctx) as registry:
-        version = registry.rollback(alias, _actor(by), reason)
+        version = registry.rollback(alias, acting_user(by), reason)
     _done(version, f"[bold]{alias}[/] rolled back to [bold]v{version.version}[/]", json_output)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import getpass
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,3 +39,25 @@ def run_command(command: F) -> F:
 def current_project(ctx: typer.Context) -> Project:
     folder: Path | None = ctx.obj
     return Project.find() if folder is None else Project.load(folder)
+
+
+MODEL_HELP = (
+    "A registered version (v3) or alias (production), a training run id (or a unique prefix), "
+    "or a model folder."
+)
+
+
+def model_argument(project: Project, model: str) -> str:
+    """``model`` as the library takes it: a registry version or alias becomes its model folder;
+    anything else (run id, prefix, folder) passes through unchanged."""
+    from visionloop.registry import ModelRegistry
+
+    with project.open_catalog() as catalog:
+        registry = ModelRegistry(catalog, project.root)  # reading only: no mirror needed
+        version = registry.find(model)
+        return model if version is None else str(registry.folder(version))
+
+
+def acting_user(by: str | None = None) -> str:
+    """Who a registry change is recorded for: ``--by``, else $VISIONLOOP_USER, else the login."""
+    return by or os.environ.get("VISIONLOOP_USER") or getpass.getuser()

@@ -97,6 +97,20 @@ class ModelRegistry:
                 return store.list_events(connection, version=number, limit=limit)
             return store.list_events(connection, alias=validate_alias(reference), limit=limit)
 
+    def find(self, reference: str) -> ModelVersion | None:
+        """The version ``reference`` names (``v3``, ``3`` or an existing alias), or ``None`` when it
+        names none, so callers can fall back to run ids and folders."""
+        number = parse_version(reference)
+        with read_connection(self.catalog.engine) as connection:
+            if number is None:
+                number = store.alias_map(connection).get(reference)
+            return None if number is None else store.read_version(connection, number)
+
+    def find_by_weights(self, weights_sha256: str) -> ModelVersion | None:
+        with read_connection(self.catalog.engine) as connection:
+            number = store.find_version_by_sha(connection, weights_sha256)
+            return None if number is None else store.read_version(connection, number)
+
     def folder(self, version: ModelVersion) -> Path:
         """Where the version's model files are (paths inside the project are stored relative)."""
         path = Path(version.model_path)
