@@ -10,20 +10,19 @@ take the whole batch. When the export kept an int8 graph, that is the one loaded
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from visionloop.core.errors import MissingDependencyError, ValidationError
+from visionloop.core.errors import ValidationError
 from visionloop.core.labels import Label
 from visionloop.core.schema import LabelSchema
 from visionloop.models.artifact import ModelArtifact
 from visionloop.models.config import ModelConfig
 from visionloop.tasks.onnx_files import OnnxExport
+from visionloop.tasks.onnx_session import SessionSettings, available_cores, import_onnxruntime, open_session
 from visionloop.tasks.registry import get_task
 from visionloop.tasks.spec import ExportableFamily, GraphExportableFamily
 
@@ -38,50 +37,6 @@ __all__ = [
     "open_session",
     "session_predictions",
 ]
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    """``threads`` per operator (default: every available core). ``busy_wait``: idle operator
-    threads spin for the next piece of work (lowest latency); turn it off when other processes
-    need the cores meanwhile, such as decoding workers, so waiting threads sleep instead."""
-
-    threads: int | None = None
-    busy_wait: bool = True
-
-
-def import_onnxruntime(purpose: str) -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise MissingDependencyError("onnxruntime", "onnx", purpose) from exc
-    return onnxruntime
-
-
-def available_cores() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def open_session(path: str, settings: SessionSettings = SessionSettings()) -> Any:
-    """A CPU ``InferenceSession`` with all graph optimisations, one operator at a time, each
-    spread over ``settings.threads``."""
-    ort = import_onnxruntime("Running a model with ONNX Runtime")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = settings.threads or available_cores()
-    options.inter_op_num_threads = 1
-    if not settings.busy_wait:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3  # errors only
-    try:
-        return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
-        raise ValidationError(f"{path}: ONNX Runtime cannot load the graph: {exc}") from exc
 
 
 def exportable_family(artifact: ModelArtifact) -> ExportableFamily:
@@ -152,10 +107,11 @@ class OnnxModel:
 
     @classmethod
     def open(
-        cls, artifact: ModelArtifact, export: OnnxExport, settings: SessionSettings = SessionSettings()
+        cls, artifact: ModelArtifact, export: OnnxExport, settings: SessionSettings | None = None
     ) -> OnnxModel:
         family = exportable_family(artifact)
-        return cls(open_session(str(export.runtime_path), settings), family, artifact, export)
+        session = open_session(str(export.runtime_path), settings or SessionSettings())
+        return cls(session, family, artifact, export)
 
     @property
     def artifact(self) -> ModelArtifact:
