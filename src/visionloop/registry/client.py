@@ -28,8 +28,6 @@ from sqlalchemy import Connection
 from visionloop.catalog import Catalog
 from visionloop.catalog.engine import read_connection, write_transaction
 from visionloop.core.errors import ConflictError, NotFoundError, ValidationError
-from visionloop.models.artifact import read_artifact
-from visionloop.models.weights import sha256_file
 from visionloop.registry import store
 from visionloop.registry.records import (
     CANDIDATE,
@@ -40,6 +38,8 @@ from visionloop.registry.records import (
     parse_version,
     validate_alias,
 )
+from visionloop.storage.descriptions import sha256_file
+from visionloop.tasks.model_files import WEIGHTS_NAME, read_model_description
 
 __all__ = ["EVALUATE_KIND", "TRAIN_KIND", "Mirror", "ModelRegistry"]
 
@@ -127,17 +127,16 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Register the model in ``folder`` (a training run's ``model`` folder, usually)."""
         actor = _actor(actor)
-        artifact = read_artifact(folder)
-        actual = sha256_file(artifact.weights_path)
+        artifact = read_model_description(folder)
+        weights = folder / WEIGHTS_NAME
+        actual = sha256_file(weights)
         if actual != artifact.weights_sha256:
             raise ValidationError(
-                f"{artifact.weights_path}: sha256 {actual[:12]} differs from the "
+                f"{weights}: sha256 {actual[:12]} differs from the "
                 f"{artifact.weights_sha256[:12]} model.json records; the weights changed after training"
             )
         run = self._training_run(artifact.run_id)
-        config: dict[str, Any] = (
-            dict(run.config) if run is not None else {"model": artifact.model.model_dump()}
-        )
+        config: dict[str, Any] = dict(run.config) if run is not None else {"model": dict(artifact.model)}
         snapshot = str(run.inputs["snapshot"]) if run is not None and "snapshot" in run.inputs else None
         gate = self._newest_gate(actual)
         with write_transaction(self.catalog.engine) as connection:
@@ -327,7 +326,7 @@ class ModelRegistry:
         weights = str((config.get("model") or {}).get("weights") or "")
         path = Path(weights).expanduser()
         if path.is_dir():
-            path = read_artifact(path).weights_path
+            path = read_model_description(path).folder / WEIGHTS_NAME
         if not weights or not path.is_file():
             return None  # imagenet, hub, none: not a registered model
         return store.find_version_by_sha(connection, sha256_file(path))
