@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from visionloop.core.labels import ObjectLabels
-from visionloop.formats.masks import rle_decode
+from visionloop.formats.masks import rle_decode, rle_encode
 from visionloop.models.torch_ops import import_torchvision
 from visionloop.tasks.detection_inputs import detector_input, network_size
 from visionloop.tasks.detection_outputs import detection_labels, heatmap_keypoints, paste_masks
@@ -49,8 +49,10 @@ def test_masks_are_pasted_as_torchvision_pastes_them() -> None:
     probabilities = rng.random((count, 1, 28, 28)).astype(np.float32)
     pasted = paste_masks_in_image(torch.from_numpy(probabilities), torch.from_numpy(boxes), (height, width))
     expected = (pasted[:, 0] >= 0.5).numpy()
-    ours = np.stack([rle_decode(rle) for rle in paste_masks(probabilities, boxes, (height, width))])
+    pasted_rles = paste_masks(probabilities, boxes, (height, width))
+    ours = np.stack([rle_decode(rle) for rle in pasted_rles])
     assert (ours != expected).sum() == 0 and expected.sum() > 0
+    assert [rle_encode(mask) for mask in ours] == list(pasted_rles)  # the core's canonical form
     assert paste_masks(probabilities[:0], boxes[:0], (height, width)) == ()
 
 

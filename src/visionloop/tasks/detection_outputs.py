@@ -77,15 +77,31 @@ def paste_masks(
     masks = []
     for mask, (x0, y0, x1, y1) in zip(padded, expanded.tolist(), strict=True):
         box_w, box_h = max(x1 - x0 + 1, 1), max(y1 - y0 + 1, 1)
-        pasted = np.zeros((height, width), dtype=bool)
         left, right = max(x0, 0), min(x1 + 1, width)
         top, bottom = max(y0, 0), min(y1 + 1, height)
-        if right > left and bottom > top:
-            resized = resize_bilinear(mask, (box_h, box_w))
-            crop = resized[top - y0 : bottom - y0, left - x0 : right - x0]
-            pasted[top:bottom, left:right] = crop >= MASK_THRESHOLD
-        masks.append(rle_encode(pasted))
+        if right <= left or bottom <= top:
+            masks.append({"size": [height, width], "counts": [height * width]})
+            continue
+        resized = resize_bilinear(mask, (box_h, box_w))
+        strip = np.zeros((height, right - left), dtype=bool)  # the box's columns, full height
+        strip[top:bottom] = resized[top - y0 : bottom - y0, left - x0 : right - x0] >= MASK_THRESHOLD
+        masks.append(_strip_rle(strip, left, width))
     return tuple(masks)
+
+
+def _strip_rle(strip: npt.NDArray[np.bool_], left: int, width: int) -> dict[str, Any]:
+    """The COCO RLE of a ``width``-wide image that is zero outside ``strip``, the full-height
+    columns from ``left``: the strip's runs, with the columns before and after it added to the
+    first and last run of zeros (encoding the whole image would cost its every pixel)."""
+    height = strip.shape[0]
+    counts: list[int] = list(rle_encode(strip)["counts"])
+    counts[0] += left * height  # runs alternate zeros, ones, ... starting with zeros
+    after = (width - left - strip.shape[1]) * height
+    if after and len(counts) % 2 == 1:
+        counts[-1] += after
+    elif after:
+        counts.append(after)
+    return {"size": [height, width], "counts": counts}
 
 
 def cubic_taps(source: int, target: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
