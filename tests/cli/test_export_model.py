@@ -64,9 +64,8 @@ def test_export_model_prints_a_detector_s_parity_and_int8_figures(tmp_path: Path
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "parity on 6 images, ONNX scored against PyTorch: map 100.00 (0.00 lost)" in result.output
-    assert (
-        "int8 " in result.output and "images/s" in result.output and "agreement with PyTorch" in result.output
-    )
+    assert "int8 " in result.output and "images/s" in result.output
+    assert "agreement with PyTorch lost (at most 1) on 6 images" in result.output
     with project.open_catalog() as catalog:
         (run,) = catalog.list_runs(EXPORT_KIND)
     assert run.status == "succeeded" and run.config["int8"] is True

@@ -67,6 +67,7 @@ def test_a_kept_int8_graph_is_what_the_runtime_loads(model: Path) -> None:
     assert meta["version"] == 2 and meta["int8"]["kept"] and meta["int8"]["file"] == INT8_NAME
     assert meta["int8"]["fp32_images_per_second"] > 0 and meta["int8"]["int8_images_per_second"] > 0
     assert meta["int8"]["loss_basis"] == "torch" and meta["int8"]["calibration_images"] == 6
+    assert meta["int8"]["scored_images"] == meta["int8"]["images"] == 6
     assert meta["int8"]["calibration_source"] == "the parity images"
     assert meta["int8"]["scores"]["int8"]["accuracy"] == pytest.approx(100.0 - meta["int8"]["accuracy_loss"])
     predictor, note = load_predictor(model, "auto")
@@ -102,6 +103,7 @@ def test_int8_is_judged_by_people_s_labels_when_there_are_enough(model: Path) ->
     truths = [ClassLabel(("cat", "dog", "fox")[index % 3]) for index in range(20)]
     export = export_onnx(model, images, int8=True, truths=truths, min_int8_speedup=0.0)
     assert export.int8 is not None and export.int8.loss_basis == "labels"
+    assert export.int8.scored_images == 20
     fp32, int8 = export.int8.scores["fp32"]["accuracy"], export.int8.scores["int8"]["accuracy"]
     assert fp32 is not None and int8 is not None
     assert export.int8.accuracy_loss == pytest.approx(fp32 - int8)

@@ -26,7 +26,8 @@ metric (box mAP, mask mAP, OKS AP), must stay within 0.5 point. An export that f
 --int8 also makes an int8 graph (static quantization calibrated on --calibration-images other
 project images) and keeps it only when it is at least 1.5x faster than the fp32 graph and loses
 at most 1 point (accuracy on items people labelled, when at least 20 parity images are, else
-agreement with PyTorch); the figures are printed and recorded either way.
+agreement with PyTorch); the figures are printed and recorded either way. With N scored images
+one changed top class costs 100/N points: judge int8 on 200 or more (--parity-images).
 
 'visionloop prelabel' then uses ONNX Runtime (the int8 graph when kept) automatically, until the
 model's weights change. Needs the onnx extra: pip install 'visionloop\\[onnx]'.
@@ -92,7 +93,7 @@ def export_model(
             f"int8 {'[bold green]kept[/]' if trial.kept else '[yellow]discarded[/]'}: "
             f"{trial.fp32_images_per_second:.1f} -> {trial.int8_images_per_second:.1f} images/s "
             f"({trial.speedup:.2f}x, needs {trial.min_speedup:g}x), {trial.accuracy_loss:.2f} points of "
-            f"{basis} lost (at most {trial.max_loss:g}) on {trial.images} images"
+            f"{basis} lost (at most {trial.max_loss:g}) on {trial.scored_images} images"
         )
 
 

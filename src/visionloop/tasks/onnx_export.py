@@ -166,6 +166,7 @@ def export_onnx(
         _write_graph(graph, family, artifact, images[0], output_names, opset, temporary)
         session = open_session(str(temporary))
         if isinstance(family, GraphExportableFamily):
+            graph.close()  # PyTorch's own prediction path is the reference from here on
             result, reference, ours = _object_parity(
                 trained, family, session, images, tolerance, max_points_lost
             )

@@ -98,8 +98,10 @@ class Int8Trial:
     activation ranges came from separate images or, lacking those, the parity images.
     ``loss_basis``: ``labels`` when the points are accuracy against labelled items (``scores``
     holds both graphs' task metrics against the truth), ``torch`` when they are agreement with
-    PyTorch's predictions lost (as the parity check scores it). ``file`` and ``sha256`` name the
-    int8 graph when kept.
+    PyTorch's predictions lost (as the parity check scores it), over ``scored_images`` images (for
+    top-1 accuracy one changed prediction is ``100 / scored_images`` points, so a 1-point bar
+    needs more than 100 of them to tolerate any). ``file`` and ``sha256`` name the int8 graph
+    when kept.
     """
 
     kept: bool
@@ -112,6 +114,7 @@ class Int8Trial:
     int8_images_per_second: float
     speedup: float
     loss_basis: str
+    scored_images: int
     accuracy_loss: float
     scores: dict[str, dict[str, float | None]]
     min_speedup: float

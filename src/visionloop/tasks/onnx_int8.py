@@ -102,9 +102,6 @@ class _Calibration:
         batch = next(self._items, None)
         return None if batch is None else {self._name: batch}
 
-    def rewind(self) -> None:  # the min-max calibrator reads once
-        pass
-
 
 def quantize_static(
     source: Path, target: Path, input_name: str, calibration: Sequence[npt.NDArray[np.float32]]
@@ -211,7 +208,7 @@ def try_int8(
     int8_labels, _ = session_predictions(
         int8_session, evidence.family, evidence.artifact, INPUT_NAME, names, EMBEDDING_OUTPUT, evidence.images
     )
-    basis, loss, scores = _accuracy_loss(evidence, int8_labels)
+    basis, scored_images, loss, scores = _accuracy_loss(evidence, int8_labels)
     kept, reason = decide_int8(
         speeds["fp32"], speeds["int8"], loss, min_speedup=min_speedup, max_loss=max_loss
     )
@@ -226,6 +223,7 @@ def try_int8(
         int8_images_per_second=speeds["int8"],
         speedup=speeds["int8"] / speeds["fp32"] if speeds["fp32"] > 0 else 0.0,
         loss_basis=basis,
+        scored_images=scored_images,
         accuracy_loss=loss,
         scores=scores,
         min_speedup=min_speedup,
@@ -237,15 +235,16 @@ def try_int8(
 
 def _accuracy_loss(
     evidence: Int8Evidence, int8_labels: Sequence[Label]
-) -> tuple[str, float, dict[str, dict[str, float | None]]]:
-    """The points the int8 graph loses, on what basis, and the scores behind them."""
+) -> tuple[str, int, float, dict[str, dict[str, float | None]]]:
+    """On what basis and how many images the int8 graph is scored, the points it loses, and the
+    scores behind them."""
     schema = evidence.artifact.schema
     sizes = [(int(image.shape[0]), int(image.shape[1])) for image in evidence.images]
     truths = evidence.truths or []
     labelled = [index for index, truth in enumerate(truths) if truth is not None]
     if len(labelled) < MIN_LABELLED:
         lost, scored = points_lost(evidence.reference, int8_labels, schema, sizes)
-        return "torch", max(lost.values(), default=0.0), {"int8": scored}
+        return "torch", len(sizes), max(lost.values(), default=0.0), {"int8": scored}
     kept_truths = [truths[index] for index in labelled]
     kept_sizes = [sizes[index] for index in labelled]
     fp32 = metric_points(kept_truths, [evidence.fp32_labels[i] for i in labelled], schema, kept_sizes)
@@ -255,4 +254,4 @@ def _accuracy_loss(
         for before, after in zip(fp32.values(), int8.values(), strict=True)
         if before is not None and after is not None
     ]
-    return "labels", max(drops, default=0.0), {"fp32": fp32, "int8": int8}
+    return "labels", len(labelled), max(drops, default=0.0), {"fp32": fp32, "int8": int8}
