@@ -3,12 +3,14 @@
 Static quantization: weights and activations int8, activation ranges calibrated on the
 project's own images, weights per output channel, QDQ format (ONNX Runtime fuses each
 quantize/dequantize pair with its operator into an int8 kernel), unsigned activations. Measured
-on this project's 2-core x86 CPU (one thread, interleaved rounds), against the fp32 graph:
-MobileNetV2 at 224 px 2.3x faster with unsigned activations but 1.2x with signed ones, and
-0.7x when only convolutions are quantized (a float clip between every pair then costs more
-than int8 saves); Faster R-CNN MobileNetV2-FPN at 320 px 1.5x (ROI align and NMS stay float).
-Dynamic quantization (activations quantized at run time) suits MatMul-heavy models and ran
-MobileNetV2 8x to 12x slower, so it is not offered.
+on this project's 2-core x86 CPU (AVX-512 VNNI; one thread, interleaved rounds, a shared machine
+at load 1 to 3), against the fp32 graph, on untrained heads: MobileNetV2 at 224 px 2.3x faster
+with unsigned activations but 1.2x with signed ones, and 0.7x when only convolutions are
+quantized (a float clip between every pair then costs more than int8 saves); Faster R-CNN
+MobileNetV2-FPN at 320 px 1.5x (ROI align, NMS and the level merge stay float). On trained
+models (``bench/onnx_export.py``): a 64 px Fashion-MNIST classifier 1.84x, a 128 px scene
+detector 1.49x. Dynamic quantization (activations quantized at run time) suits MatMul-heavy
+models and ran MobileNetV2 8x to 12x slower, so it is not offered.
 
 :func:`try_int8` quantizes, times both graphs side by side on the same inputs and session
 settings, scores both graphs' labels, and records it all in an :class:`Int8Trial`. The accuracy

@@ -3,7 +3,8 @@
 Both runtimes take raw RGB images of any size and return the same core labels, plus one
 embedding row per image from the same forward pass. ``load_predictor`` picks the runtime: with
 ``auto`` an ONNX export next to the model is used when it was exported from exactly these
-weights (and onnxruntime is installed), PyTorch otherwise; the returned note says why.
+weights (and onnxruntime is installed), PyTorch otherwise; the returned note says why. The
+export's int8 graph runs instead of its fp32 one when ``export-model --int8`` kept it.
 """
 
 from __future__ import annotations
