@@ -34,7 +34,6 @@ brush regions, with neither as rectangles. ``SaveOptions.predictions`` writes pr
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from visionloop.core.errors import UnsafePathError
+from visionloop.core.errors import UnsafePathError, ValidationError
 from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import LabelSchema, TaskType
@@ -57,7 +56,17 @@ from visionloop.formats.common import (
     model_provenance,
     objects_label,
 )
-from visionloop.formats.masks import rle_decode, rle_encode
+from visionloop.formats.ls_regions import (
+    BRUSH,
+    CHOICE,
+    IMAGE,
+    KEYPOINT,
+    LABEL,
+    POLYGON,
+    RegionTargets,
+    RegionWriter,
+)
+from visionloop.formats.masks import rle_encode
 from visionloop.formats.model import Annotation, ImportResult, LabeledImage, LabelSet, Rejection
 from visionloop.formats.registry import LoadOptions, SaveOptions
 from visionloop.formats.safeio import FormatFileError, read_json
@@ -70,12 +79,8 @@ from visionloop.formats.validate import (
 )
 from visionloop.storage import atomic_write_local, safe_relative_path
 
-#: Control tag names in the generated config; regions use them as ``from_name``.
-IMAGE, CHOICE, LABEL, POLYGON, BRUSH, KEYPOINT = "image", "choice", "label", "polygon", "brush", "kp"
 #: Largest ``original_width``/``original_height`` accepted (guards absurd values).
 MAX_SIDE = 1 << 20
-#: Keypoint marker size written on save, in percent of the image width.
-KEYPOINT_WIDTH_PCT = 0.5
 _GEOMETRIC = ("rectanglelabels", "polygonlabels", "brushlabels", "keypointlabels")
 _STORAGE_SCHEMES = ("s3", "gs", "azure-blob")
 _ID_ONLY_PREDICTION = (
@@ -495,16 +500,16 @@ def save(labels: LabelSet, out: Path, options: SaveOptions) -> list[Path]:
     schema = labels.schema
     assert schema is not None  # noqa: S101 - FormatSpec.save checked it
     target = out if out.suffix.lower() == ".json" else out / "tasks.json"
-    writer = _Writer(schema)
+    writer = RegionWriter(RegionTargets(keypoint_labels=tuple(schema.keypoints)))
     tasks = []
     for task_id, image in enumerate(sorted(labels.images, key=lambda i: i.name), start=1):
         task: dict[str, Any] = {"id": task_id, "data": {IMAGE: image.name}}
         if not options.predictions:
             task["annotations"] = [
-                {"result": writer.result(a.label, image, False), "was_cancelled": False}
+                {"result": _result(writer, a.label, image, False), "was_cancelled": False}
                 for a in labels_to_save(image, False)
             ]
-        task["predictions"] = [writer.prediction(a, image) for a in labels_to_save(image, True)]
+        task["predictions"] = [_prediction(writer, a, image) for a in labels_to_save(image, True)]
         tasks.append(task)
     config = target.parent / "labeling_config.xml"
     atomic_write_local(str(target), json.dumps(tasks, ensure_ascii=False).encode("utf-8"))
@@ -512,109 +517,24 @@ def save(labels: LabelSet, out: Path, options: SaveOptions) -> list[Path]:
     return [target, config]
 
 
-class _Writer:
-    """Builds result lists; region ids are unique across the file (``vl1``, ``vl2``, ...)."""
+def _prediction(writer: RegionWriter, annotation: Annotation, image: LabeledImage) -> dict[str, Any]:
+    provenance = annotation.provenance
+    prediction: dict[str, Any] = {
+        "model_version": provenance.model_version,
+        "result": _result(writer, annotation.label, image, True),
+    }
+    if provenance.score is not None:
+        prediction["score"] = provenance.score
+    return prediction
 
-    def __init__(self, schema: LabelSchema) -> None:
-        self.keypoint_names = list(schema.keypoints)
-        self.ids = (f"vl{n}" for n in itertools.count(1))
 
-    def prediction(self, annotation: Annotation, image: LabeledImage) -> dict[str, Any]:
-        provenance = annotation.provenance
-        prediction: dict[str, Any] = {
-            "model_version": provenance.model_version,
-            "result": self.result(annotation.label, image, True),
-        }
-        if provenance.score is not None:
-            prediction["score"] = provenance.score
-        return prediction
-
-    def result(
-        self, label: ClassLabel | ObjectLabels, image: LabeledImage, scores: bool
-    ) -> list[dict[str, Any]]:
-        if isinstance(label, ClassLabel):
-            region = self._region(image, "choices", CHOICE, {"choices": [label.class_name]})
-            if scores and label.score is not None:
-                region["score"] = label.score
-            return [region]
-        if len(label) and (image.width is None or image.height is None):
-            raise FormatFileError(
-                f"cannot write Label Studio regions: image {image.name!r} has no width/height"
-            )
-        out: list[dict[str, Any]] = []
-        for i in range(len(label)):
-            regions = self._object(label, i, image)
-            if scores and label.scores is not None:
-                for region in regions:
-                    region["score"] = float(label.scores[i])
-            out.extend(regions)
-        return out
-
-    def _region(
-        self, image: LabeledImage, kind: str, from_name: str, value: dict[str, Any]
-    ) -> dict[str, Any]:
-        region: dict[str, Any] = {
-            "id": next(self.ids),
-            "type": kind,
-            "from_name": from_name,
-            "to_name": IMAGE,
-        }
-        if image.width is not None and image.height is not None:
-            region["original_width"], region["original_height"] = image.width, image.height
-            region["image_rotation"] = 0
-        region["value"] = value
-        return region
-
-    def _object(self, label: ObjectLabels, i: int, image: LabeledImage) -> list[dict[str, Any]]:
-        """Keypoint objects: a rectangle and its points; else polygons, a brush, or a rectangle."""
-        name = label.class_names[i]
-        size = np.array([image.width, image.height], dtype=np.float64)
-        rings = label.polygons[i] if label.polygons is not None else ()
-        mask = label.masks[i] if label.masks is not None else None
-        if label.keypoints is None and rings:
-            return [
-                self._region(
-                    image,
-                    "polygonlabels",
-                    POLYGON,
-                    {"points": (ring / size * 100).tolist(), "polygonlabels": [name], "closed": True},
-                )
-                for ring in rings
-            ]
-        if label.keypoints is None and mask is not None:
-            pixels = rle_decode(mask)
-            if pixels.shape != (image.height, image.width):
-                raise FormatFileError(
-                    f"cannot write Label Studio brush: mask of shape {pixels.shape} does not fit "
-                    f"image {image.name!r} of {image.width}x{image.height}"
-                )
-            brush = {"format": "rle", "rle": ls_brush.encode(pixels), "brushlabels": [name]}
-            return [self._region(image, "brushlabels", BRUSH, brush)]
-        x0, y0, x1, y1 = (float(v) for v in label.boxes[i])
-        width, height = float(size[0]), float(size[1])
-        value: dict[str, Any] = {
-            "x": x0 / width * 100,
-            "y": y0 / height * 100,
-            "width": (x1 - x0) / width * 100,
-            "height": (y1 - y0) / height * 100,
-            "rotation": 0,
-            "rectanglelabels": [name],
-        }
-        box = self._region(image, "rectanglelabels", LABEL, value)
-        regions = [box]
-        if label.keypoints is not None:
-            for k, (x, y, visibility) in enumerate(label.keypoints[i]):
-                if visibility > 0 and k < len(self.keypoint_names):
-                    point_value = {
-                        "x": float(x) / width * 100,
-                        "y": float(y) / height * 100,
-                        "width": KEYPOINT_WIDTH_PCT,
-                        "keypointlabels": [self.keypoint_names[k]],
-                    }
-                    point = self._region(image, "keypointlabels", KEYPOINT, point_value)
-                    point["parentID"] = box["id"]
-                    regions.append(point)
-        return regions
+def _result(
+    writer: RegionWriter, label: ClassLabel | ObjectLabels, image: LabeledImage, scores: bool
+) -> list[dict[str, Any]]:
+    try:
+        return writer.regions(label, image.width, image.height, scores)
+    except ValidationError as exc:
+        raise FormatFileError(f"image {image.name!r}: {exc}") from exc
 
 
 def labeling_config(schema: LabelSchema) -> str:

@@ -93,3 +93,76 @@ def polygon_area(ring: npt.NDArray[np.float64]) -> float:
     x, y = ring[:, 0], ring[:, 1]
     twice = np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]) + x[-1] * y[0] - x[0] * y[-1]
     return float(abs(twice) / 2.0)
+
+
+def mask_to_polygon(mask: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
+    """The outline of the mask's largest region as one ``(N, 2)`` ring of pixel-corner points,
+    or ``None`` for an empty mask.
+
+    The ring runs along pixel edges (a pixel ``(row, col)`` covers ``[col, col + 1] x
+    [row, row + 1]``), so it encloses exactly the region's pixels; only corners are kept. Regions
+    touching at a corner count as separate (4-connectivity); holes are not part of the ring.
+    Tools that speak only polygons (Label Studio's PolygonLabels, CVAT's polygons) need this.
+    """
+    array = np.asarray(mask, dtype=bool)
+    if array.ndim != 2:
+        raise ValidationError(f"a mask must be 2-D, got shape {array.shape}")
+    if not array.any():
+        return None
+    loops = _boundary_loops(array)
+    best = max(loops, key=_signed_area)
+    return best if _signed_area(best) > 0 else None
+
+
+# Directed boundary edges, the region kept on their right (image coordinates, y down):
+# direction 0 heads +x along a top edge, 1 heads +y along a right edge, 2 heads -x along a bottom
+# edge, 3 heads -y along a left edge. Outer outlines run clockwise on screen, holes the other way.
+_STEPS = ((1, 0), (0, 1), (-1, 0), (0, -1))
+
+
+def _boundary_loops(array: BoolArray) -> list[npt.NDArray[np.float64]]:
+    padded = np.pad(array, 1)
+    inside = padded[1:-1, 1:-1]
+    starts: list[npt.NDArray[np.int64]] = []
+    for direction, (dr, dc) in enumerate(((-1, 0), (0, 1), (1, 0), (0, -1))):
+        neighbour = padded[1 + dr : padded.shape[0] - 1 + dr, 1 + dc : padded.shape[1] - 1 + dc]
+        rows, cols = np.nonzero(inside & ~neighbour)
+        # The edge's start corner: top-left, top-right, bottom-right, bottom-left of the pixel.
+        xs = cols + (direction in (1, 2))
+        ys = rows + (direction in (2, 3))
+        starts.append(np.stack([xs, ys, np.full_like(xs, direction)], axis=1))
+    edges = np.concatenate(starts)
+    outgoing: dict[tuple[int, int], list[int]] = {}
+    for index, (x, y, _) in enumerate(edges.tolist()):
+        outgoing.setdefault((x, y), []).append(index)
+    used = np.zeros(len(edges), dtype=bool)
+    loops = []
+    for first in range(len(edges)):
+        if used[first]:
+            continue
+        corners: list[tuple[int, int]] = []
+        index = first
+        previous = -1
+        while not used[index]:
+            used[index] = True
+            x, y, direction = (int(v) for v in edges[index])
+            if direction != previous:
+                corners.append((x, y))
+            previous = direction
+            step_x, step_y = _STEPS[direction]
+            choices = [e for e in outgoing[(x + step_x, y + step_y)] if not used[e]]
+            if not choices:
+                break
+            # Where two regions touch at a corner, turn right: each keeps its own outline.
+            right = [e for e in choices if edges[e, 2] == (direction + 1) % 4]
+            index = right[0] if right else choices[0]
+        if len(corners) > 1 and edges[first, 2] == previous:
+            corners.pop(0)  # the loop closed in the middle of its first straight run
+        loops.append(np.array(corners, dtype=np.float64))
+    return loops
+
+
+def _signed_area(ring: npt.NDArray[np.float64]) -> float:
+    """Positive for outlines (clockwise on screen), negative for holes."""
+    x, y = ring[:, 0], ring[:, 1]
+    return float((np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) / 2.0)
