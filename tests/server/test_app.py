@@ -26,8 +26,10 @@ from visionloop.tasks.registry import load_trained_model
 
 TOKEN = "test-token-0123456789abcdef"  # noqa: S105  # a fixture token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-# POST routes that only read: everything else that is not GET must demand the token.
-READ_ONLY_POSTS = {"/v1/predict"}
+# POST routes that only read: everything else that is not GET must demand the token. Label
+# Studio's /setup only checks a config (choosing a model there needs the token, see
+# test_labelstudio_backend.py); its /webhook records events, so it is not listed.
+READ_ONLY_POSTS = {"/v1/predict", "/v1/cvat/detector", "/setup", "/predict"}
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -168,6 +170,7 @@ def test_every_state_changing_route_refuses_a_missing_or_wrong_token(client: Tes
         "/v1/models/{reference}/promote",
         "/v1/models/{reference}/approve",
         "/v1/aliases/{alias}/rollback",
+        "/webhook",
     }
     for template, method in changing:
         path = _path(template, "v1" if "reference" in template else "production")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,6 +23,13 @@ on the server. Every route that changes state (promote, approve, rollback) needs
 'Authorization: Bearer TOKEN'. Without --token (or $VISIONLOOP_TOKEN) a random one is made and
 printed. Binds 127.0.0.1 unless told otherwise. Needs the serve extra: pip install
 'visionloop\\[serve]'.
+
+The same server is a Label Studio ML backend (connect it in the project's Model settings with
+this server's URL; Basic auth, any user, the token as password) and a CVAT detector function
+(POST /v1/cvat/detector). Label Studio tasks name their images by URL: give --labelstudio-url
+and --labelstudio-token so they can be downloaded, or --labelstudio-files (Label Studio's
+local-files document root) to read local files directly. Other image hosts are refused unless
+named with --image-host.
 """
 
 
@@ -43,6 +51,33 @@ def serve(
     max_images: Annotated[int, typer.Option(min=1, max=1024, help="Most images per request.")] = 64,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between re-reads of the aliases.")] = 1.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    labelstudio_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar=["VISIONLOOP_LABELSTUDIO_URL", "LABEL_STUDIO_URL"],
+            help="Label Studio's URL, where task images are downloaded from.",
+        ),
+    ] = None,
+    labelstudio_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=["VISIONLOOP_LABELSTUDIO_TOKEN", "LABEL_STUDIO_API_KEY"],
+            help="Label Studio API token (legacy token) for those downloads.",
+        ),
+    ] = None,
+    labelstudio_files: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT",
+            file_okay=False,
+            exists=True,
+            help="Label Studio's local-files document root: local-files images are read from it.",
+        ),
+    ] = None,
+    image_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Another host whose http(s) image URLs tasks may name (repeatable)."),
+    ] = None,
 ) -> None:
     try:
         import uvicorn
@@ -70,5 +105,15 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_images=max_images,
         poll_seconds=poll,
+        labelstudio_url=_http_url(labelstudio_url),
+        labelstudio_token=labelstudio_token,
+        labelstudio_files=labelstudio_files,
+        image_hosts=tuple(image_host or ()),
     )
     uvicorn.run(create_app(project, settings), host=host, port=port, log_level=log_level)
+
+
+def _http_url(url: str | None) -> str | None:
+    if url is not None and not url.lower().startswith(("http://", "https://")):
+        raise typer.BadParameter(f"expected an http(s) URL, got {url!r}", param_hint="--labelstudio-url")
+    return url

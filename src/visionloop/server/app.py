@@ -20,7 +20,9 @@ from visionloop.core.errors import VisionloopError, http_status_for
 from visionloop.project import Project
 from visionloop.registry import project_registry
 from visionloop.server.auth import TokenGuard
+from visionloop.server.cvat_detector import cvat_router
 from visionloop.server.hosting import ModelHost
+from visionloop.server.labelstudio_backend import labelstudio_router
 from visionloop.server.limits import BodyLimit
 from visionloop.server.metrics import ServerMetrics
 from visionloop.server.predicting import InferenceSlots
@@ -73,4 +75,6 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
         return metrics.exposition()
 
     app.include_router(v1_router(host, registry, settings, metrics, slots, guard))
+    app.include_router(cvat_router(host, settings, metrics, slots))
+    app.include_router(labelstudio_router(host, registry, settings, metrics, slots, guard))
     return app

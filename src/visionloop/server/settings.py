@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from visionloop.imaging.probe import DEFAULT_MAX_PIXELS
 
@@ -22,7 +23,13 @@ class ServerSettings:
     """``token`` guards every route that changes state. ``model``: the alias or version
     ``/v1/predict`` uses when a request names none. ``poll_seconds``: how often aliases are
     re-read, so a promotion reaches the served model without a restart. ``runtime``: ``auto``
-    (ONNX Runtime when the version has a current export), ``onnx`` or ``torch``."""
+    (ONNX Runtime when the version has a current export), ``onnx`` or ``torch``.
+
+    Label Studio ML backend: task images are fetched from ``labelstudio_url`` with
+    ``labelstudio_token`` (a legacy API token, sent as ``Authorization: Token``), or read from
+    ``labelstudio_files`` (Label Studio's local-files document root) when it holds them.
+    ``image_hosts``: other hosts whose http(s) image URLs may be fetched (without the token);
+    any other URL in a task is refused. ``fetch_timeout_seconds`` bounds each download."""
 
     token: str = field(default_factory=new_token, repr=False)
     host: str = "127.0.0.1"
@@ -34,3 +41,8 @@ class ServerSettings:
     max_images: int = 64
     poll_seconds: float = 1.0
     loaded_versions: int = 3
+    labelstudio_url: str | None = None
+    labelstudio_token: str | None = field(default=None, repr=False)
+    labelstudio_files: Path | None = None
+    image_hosts: tuple[str, ...] = ()
+    fetch_timeout_seconds: float = 30.0
