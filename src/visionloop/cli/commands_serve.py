@@ -50,6 +50,14 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, in MB.")] = 32.0,
     max_images: Annotated[int, typer.Option(min=1, max=1024, help="Most images per request.")] = 64,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between re-reads of the aliases.")] = 1.0,
+    spin: Annotated[
+        bool,
+        typer.Option(
+            "--spin/--no-spin",
+            help="ONNX Runtime threads spin between requests: lower latency one at a time, "
+            "less throughput under concurrent load.",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     labelstudio_url: Annotated[
         str | None,
@@ -105,6 +113,7 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_images=max_images,
         poll_seconds=poll,
+        spin=spin,
         labelstudio_url=_http_url(labelstudio_url),
         labelstudio_token=labelstudio_token,
         labelstudio_files=labelstudio_files,

@@ -39,7 +39,9 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
     settings = settings or ServerSettings()
     catalog = project.open_catalog()
     registry = project_registry(project, catalog)
-    host = ModelHost(registry, settings.runtime, settings.poll_seconds, settings.loaded_versions)
+    host = ModelHost(
+        registry, settings.runtime, settings.poll_seconds, settings.loaded_versions, settings.spin
+    )
     metrics = ServerMetrics()
     guard = TokenGuard(settings.token)
     slots = InferenceSlots(len(os.sched_getaffinity(0)))

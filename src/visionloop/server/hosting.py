@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from visionloop.core.errors import NotFoundError
 from visionloop.registry import ModelRegistry, ModelVersion, parse_version, validate_alias
+from visionloop.tasks.onnx_session import SessionSettings
 from visionloop.tasks.predictor import Predictor, load_predictor
 
 __all__ = ["ModelHost", "ServedModel"]
@@ -44,9 +45,11 @@ class ModelHost:
         runtime: str = "auto",
         poll_seconds: float = 1.0,
         loaded_versions: int = 3,
+        spin: bool = False,
     ) -> None:
         self.registry = registry
         self.runtime = runtime
+        self.session = SessionSettings(busy_wait=spin)
         self.poll_seconds = poll_seconds
         self.loaded_versions = max(1, loaded_versions)
         self._models: OrderedDict[int, ServedModel] = OrderedDict()
@@ -135,7 +138,7 @@ class ModelHost:
             if served is None:
                 version = self.registry.get(number)
                 started = time.perf_counter()
-                predictor, note = load_predictor(self.registry.folder(version), self.runtime)
+                predictor, note = load_predictor(self.registry.folder(version), self.runtime, self.session)
                 served = ServedModel(version, predictor, note)
                 logger.info(
                     "loaded v%d on %s in %.2f s", number, predictor.runtime, time.perf_counter() - started
