@@ -19,7 +19,7 @@ from visionloop.formats.validate import finite_numbers
 from visionloop.server.hosting import ModelHost
 from visionloop.server.images import decode_base64, decode_request_image
 from visionloop.server.metrics import ServerMetrics
-from visionloop.server.predicting import InferenceSlots
+from visionloop.server.predicting import InferenceSlots, json_object
 from visionloop.server.settings import ServerSettings
 
 __all__ = ["DEFAULT_THRESHOLD", "cvat_router"]
@@ -35,11 +35,8 @@ def cvat_router(
 
     @router.post("/detector")
     async def detector(request: Request) -> list[dict[str, Any]]:
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise ValidationError(f"the body is not valid JSON: {exc}") from exc
-        if not isinstance(body, dict) or not isinstance(body.get("image"), str):
+        body = await json_object(request)
+        if not isinstance(body.get("image"), str):
             raise ValidationError('the body needs "image": the image as a base64 string')
         threshold = _threshold(body.get("threshold"))
         reference = request.query_params.get("model") or body.get("model") or settings.model

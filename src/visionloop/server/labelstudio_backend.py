@@ -49,7 +49,7 @@ from visionloop.server.hosting import ModelHost, ServedModel
 from visionloop.server.images import RequestImage, decode_request_image
 from visionloop.server.ls_media import TaskImageReader
 from visionloop.server.metrics import ServerMetrics
-from visionloop.server.predicting import InferenceSlots
+from visionloop.server.predicting import InferenceSlots, json_object
 from visionloop.server.settings import ServerSettings
 
 __all__ = ["EVENT_KIND", "RECORDED_ACTIONS", "labelstudio_router"]
@@ -120,7 +120,7 @@ def labelstudio_router(
 
     @router.post("/setup")
     async def setup(request: Request, background: BackgroundTasks) -> dict[str, Any]:
-        body = await _json_object(request)
+        body = await json_object(request)
         project = body.get("project")
         extra = body.get("extra_params") or {}
         if not isinstance(extra, dict):
@@ -160,7 +160,7 @@ def labelstudio_router(
 
     @router.post("/predict")
     async def predict(request: Request) -> dict[str, Any]:
-        body = await _json_object(request)
+        body = await json_object(request)
         tasks = body.get("tasks")
         if not isinstance(tasks, list) or not tasks:
             raise ValidationError('the body needs "tasks": a non-empty list of Label Studio tasks')
@@ -199,7 +199,7 @@ def labelstudio_router(
 
     @router.post("/webhook", dependencies=[Depends(guard)])
     async def webhook(request: Request) -> JSONResponse:
-        body = await _json_object(request)
+        body = await json_object(request)
         action = body.get("action")
         if not isinstance(action, str) or action not in RECORDED_ACTIONS:
             return JSONResponse({"status": "Unknown event"}, status_code=status.HTTP_200_OK)
@@ -294,16 +294,6 @@ def _has_token(guard: TokenGuard, request: Request) -> bool:
     except HTTPException:
         return False
     return True
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        document = await request.json()
-    except ValueError as exc:
-        raise ValidationError(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ValidationError("the JSON body must be an object")
-    return document
 
 
 def _project_id(project: Any) -> str:

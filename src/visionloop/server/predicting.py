@@ -15,7 +15,7 @@ from visionloop.server.hosting import ServedModel
 from visionloop.server.images import RequestImage, decode_base64, decode_request_image
 from visionloop.server.settings import ServerSettings
 
-__all__ = ["InferenceSlots", "decode_images", "model_json", "prediction_json", "read_images"]
+__all__ = ["InferenceSlots", "decode_images", "json_object", "model_json", "prediction_json", "read_images"]
 
 
 class InferenceSlots:
@@ -51,7 +51,7 @@ async def read_images(request: Request, settings: ServerSettings) -> tuple[Encod
             elif key == "model":
                 model = model or value
     elif content_type == "application/json":
-        document = await _json_body(request)
+        document = await json_object(request)
         model = model or _optional_string(document.get("model"), "model")
         entries = document.get("images")
         if not isinstance(entries, list):
@@ -96,7 +96,8 @@ def prediction_json(image: RequestImage, label: Label) -> dict[str, Any]:
     return {"image": image.name, "width": width, "height": height, "label": label.to_dict()}
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object (422 otherwise)."""
     try:
         document = await request.json()
     except ValueError as exc:
