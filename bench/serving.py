@@ -106,7 +106,7 @@ def build_project(root: Path, photos: list[Path], token: str) -> Project:
         registry = ModelRegistry(catalog, project.root)
         for number in (1, 2):
             registry.register(root / "models" / f"v{number}", "bench")
-            registry.approve(number, "bench", "serving benchmark")
+            registry.approve(number, "reviewer", "serving benchmark")
         registry.promote(1, "production", "bench")
     return project
 

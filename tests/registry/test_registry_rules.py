@@ -92,6 +92,16 @@ def test_a_later_rejection_withdraws_the_approval(registry: ModelRegistry) -> No
         registry.approve("v1", "rui", "  ")
 
 
+def test_the_approver_is_not_who_registered_the_version(registry: ModelRegistry) -> None:
+    registry.register(gated_model(registry, "a", seed=0).folder, "ana")
+    with pytest.raises(ValidationError, match="someone else must approve"):
+        registry.approve("v1", "ana", "my own model is fine")
+    registry.approve("v1", "ana", "withdrawn: drifts", approved=False)  # anyone may reject
+    registry.approve("v1", "rui", "checked")
+    registry.separate_approver = False
+    registry.approve("v1", "ana", "a one-person team")
+
+
 def test_rollback_walks_back_through_the_alias_history(registry: ModelRegistry) -> None:
     for index in range(3):
         registry.register(gated_model(registry, f"m{index}", seed=index).folder, "ana")

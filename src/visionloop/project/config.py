@@ -75,13 +75,15 @@ class GateConfig(BaseModel):
 
 
 class RegistrySettings(BaseModel):
-    """``approval_required``: aliases that take only an approved version. With ``mlflow_uri`` set,
+    """``approval_required``: aliases that take only an approved version; ``separate_approver``:
+    the approver must not be who registered the version. With ``mlflow_uri`` set,
     every registry change is mirrored to MLflow's registered model ``mlflow_model`` (default: the
     project's name)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     approval_required: list[str] = Field(default_factory=lambda: ["production"])
+    separate_approver: bool = True
     mlflow_uri: str | None = None
     mlflow_model: str | None = None
     mlflow_experiment: str = "visionloop"

@@ -10,7 +10,8 @@ once cannot both slip past a check):
   whose gate failed cannot be promoted anywhere; one not yet evaluated only to ``candidate``.
 - An alias named in ``approval_required`` (``production`` by default) takes only a version that
   a person approved for it (the newest approve/reject decision counts; a failed gate cannot be
-  approved).
+  approved). With ``separate_approver`` (the default), that person is not the one who
+  registered the version: four eyes.
 - Rollback moves an alias back to the version it held before its current one; promotions and
   rollbacks behave as a stack, so repeated rollbacks walk back through the history.
 - Every change is an append-only event with the actor, the time and the reason.
@@ -66,12 +67,14 @@ class ModelRegistry:
         root: Path,
         approval_required: Collection[str] = (PRODUCTION,),
         mirror: Mirror | None = None,
+        separate_approver: bool = True,
     ) -> None:
         self.catalog = catalog
         self.root = root.resolve()
         self.approval_required = frozenset(validate_alias(alias) for alias in approval_required)
         self.mirror = mirror
         self.mirror_error: str | None = None
+        self.separate_approver = separate_approver
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, reference: str | int) -> ModelVersion:
@@ -227,6 +230,11 @@ class ModelRegistry:
         version = self.refresh_gate(reference)
         if approved:
             _require_gate(version, alias)
+            if self.separate_approver and actor == version.created_by:
+                raise ValidationError(
+                    f"{actor} registered v{version.version}, so someone else must approve it "
+                    "(registry.separate_approver)"
+                )
         with write_transaction(self.catalog.engine) as connection:
             store.add_event(
                 connection,

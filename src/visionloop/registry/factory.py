@@ -21,4 +21,6 @@ def project_registry(project: Project, catalog: Catalog) -> ModelRegistry:
             project.root,
             settings.mlflow_experiment,
         )
-    return ModelRegistry(catalog, project.root, settings.approval_required, mirror)
+    return ModelRegistry(
+        catalog, project.root, settings.approval_required, mirror, settings.separate_approver
+    )
