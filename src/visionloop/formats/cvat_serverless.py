@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from visionloop.core.labels import ClassLabel, Label, ObjectLabels
 from visionloop.formats.masks import mask_to_polygon, polygon_area, rle_decode
@@ -78,7 +79,7 @@ def _shape(label: ObjectLabels, i: int, keypoint_names: Sequence[str]) -> dict[s
     return {"type": "rectangle", "points": [float(v) for v in label.boxes[i]]}
 
 
-def _flat(ring: np.ndarray) -> list[float]:
+def _flat(ring: npt.NDArray[np.float64]) -> list[float]:
     return [float(v) for v in ring.reshape(-1)]
 
 

@@ -94,7 +94,8 @@ def heatmap_peaks(
     y = (ys.astype(np.float32) + np.float32(0.5) + dy) * np.float32(stride)
     likelihood = np.where(top_scores >= min_score, top_scores, np.float32(0.0))
     stacked = np.stack([x, y, likelihood], axis=-1)  # (B, P, I, 3)
-    return stacked.transpose(0, 2, 1, 3).astype(np.float64)
+    instances: npt.NDArray[np.float64] = stacked.transpose(0, 2, 1, 3).astype(np.float64)
+    return instances
 
 
 def pose_labels(
