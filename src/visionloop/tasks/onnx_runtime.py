@@ -22,7 +22,13 @@ from visionloop.core.schema import LabelSchema
 from visionloop.models.artifact import ModelArtifact
 from visionloop.models.config import ModelConfig
 from visionloop.tasks.onnx_files import OnnxExport
-from visionloop.tasks.onnx_session import SessionSettings, available_cores, import_onnxruntime, open_session
+from visionloop.tasks.onnx_session import (
+    SessionSettings,
+    available_cores,
+    import_onnxruntime,
+    open_session,
+    session_runs,
+)
 from visionloop.tasks.registry import get_task
 from visionloop.tasks.spec import ExportableFamily, GraphExportableFamily
 
@@ -64,11 +70,11 @@ def graph_runs(
     names: Sequence[str],
 ) -> Iterator[tuple[Sequence[npt.NDArray[np.uint8]], list[npt.NDArray[np.float32]]]]:
     """Each run's images and the outputs ``names`` it returned, over ``images`` (raw RGB)."""
-    step = images_per_run(family) or max(1, len(images))
-    for start in range(0, len(images), step):
-        chunk = images[start : start + step]
-        results = session.run(list(names), {input_name: family.input_batch(chunk, config)})
-        yield chunk, [np.asarray(result, dtype=np.float32) for result in results]
+
+    def inputs(chunk: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
+        return family.input_batch(chunk, config)
+
+    return session_runs(session, input_name, images, names, images_per_run(family), inputs)
 
 
 def session_predictions(

@@ -7,12 +7,16 @@ shares with :mod:`visionloop.tasks.onnx_runtime` must not import it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from visionloop.core.errors import MissingDependencyError, ValidationError
 
-__all__ = ["SessionSettings", "available_cores", "import_onnxruntime", "open_session"]
+__all__ = ["SessionSettings", "available_cores", "import_onnxruntime", "open_session", "session_runs"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +62,21 @@ def open_session(path: str, settings: SessionSettings = SessionSettings(), extra
         return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
         raise ValidationError(f"{path}: ONNX Runtime cannot load the graph: {exc}") from exc
+
+
+def session_runs(
+    session: Any,
+    input_name: str,
+    images: Sequence[npt.NDArray[np.uint8]],
+    names: Sequence[str],
+    per_run: int | None,
+    inputs: Callable[[Sequence[npt.NDArray[np.uint8]]], npt.NDArray[np.float32]],
+) -> Iterator[tuple[Sequence[npt.NDArray[np.uint8]], list[npt.NDArray[np.float32]]]]:
+    """Each run's images and the outputs ``names`` it returned, over ``images`` (raw RGB), at most
+    ``per_run`` images a run (``None``: all in one run; detector graphs take one image), each
+    run's graph input made by ``inputs``."""
+    step = per_run or max(1, len(images))
+    for start in range(0, len(images), step):
+        chunk = images[start : start + step]
+        results = session.run(list(names), {input_name: inputs(chunk)})
+        yield chunk, [np.asarray(result, dtype=np.float32) for result in results]
