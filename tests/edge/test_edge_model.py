@@ -14,10 +14,13 @@ import pytest
 from tiny_models import photos, write_model
 from visionloop.core.errors import ValidationError
 from visionloop.core.labels import ClassLabel, ObjectLabels
+from visionloop.edge.decoders import DECODERS, decoder_for
 from visionloop.edge.model import EdgeModel
 from visionloop.models.artifact import read_artifact
 from visionloop.tasks.onnx_files import ONNX_META_NAME, ONNX_NAME, read_export
 from visionloop.tasks.onnx_runtime import OnnxModel
+from visionloop.tasks.registry import TASKS
+from visionloop.tasks.spec import ExportableFamily
 
 
 def _onnx_model(folder: Path) -> OnnxModel:
@@ -93,8 +96,18 @@ def test_the_weights_are_not_needed_on_the_device(pose_model: Path, tmp_path: Pa
     assert len(EdgeModel.open(device).predict(photos(1))) == 1
 
 
-def test_a_family_without_an_edge_decoder_is_refused(tmp_path: Path) -> None:
-    folder = tmp_path / "detector"
-    write_model(folder, "faster_rcnn")
-    with pytest.raises(ValidationError, match=r"cannot run faster_rcnn models yet \(supported: classifier"):
-        EdgeModel.open(folder)
+def test_a_family_without_an_edge_decoder_is_refused() -> None:
+    with pytest.raises(
+        ValidationError, match=r"m: the edge runtime cannot run yolo models yet \(supported: classifier"
+    ):
+        decoder_for("yolo", "m")
+
+
+def test_every_exportable_family_has_an_edge_decoder() -> None:
+    exportable = {
+        name
+        for spec in TASKS.values()
+        for name, family in spec.families.items()
+        if isinstance(family, ExportableFamily)
+    }
+    assert exportable == set(DECODERS)

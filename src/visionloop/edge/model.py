@@ -22,7 +22,7 @@ from visionloop.core.schema import LabelSchema
 from visionloop.edge.decoders import Decoder, decoder_for
 from visionloop.tasks.model_files import META_NAME, ModelDescription, read_model_description
 from visionloop.tasks.onnx_files import ONNX_NAME, OnnxExport, export_exists, read_export
-from visionloop.tasks.onnx_session import SessionSettings, open_session
+from visionloop.tasks.onnx_session import SessionSettings, open_session, session_runs
 
 __all__ = ["EdgeModel", "model_folder"]
 
@@ -91,13 +91,24 @@ class EdgeModel:
         """The ``(height, width)`` images are squashed to, so decoders may resize early."""
         return (self.side, self.side) if self.decoder.squashes else None
 
+    @property
+    def images_per_run(self) -> int | None:
+        """How many images one run of the graph takes (the export's record): 1 for detectors,
+        ``None`` for any number."""
+        return self.export.images_per_run
+
     def predict(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Label]:
-        """Labels for raw RGB images of any size, in those images' pixels."""
-        if not images:
-            return []
-        inputs = self.decoder.inputs(images, self.side)
+        """Labels for raw RGB images of any size, in those images' pixels: the whole batch in one
+        run, or one run per image for graphs that take one (the detectors)."""
+
+        def inputs(chunk: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
+            return self.decoder.inputs(chunk, self.side)
+
         names = self.export.label_outputs
-        results = self.session.run(names, {self.export.input_name: inputs})
-        outputs = [np.asarray(result, dtype=np.float32) for result in results]
-        sizes = [(int(image.shape[0]), int(image.shape[1])) for image in images]
-        return list(self.decoder.labels(outputs, sizes, self.schema, self.side))
+        labels: list[Label] = []
+        runs = session_runs(self.session, self.export.input_name, images, names, self.images_per_run, inputs)
+        for chunk, outputs in runs:
+            sizes = [(int(image.shape[0]), int(image.shape[1])) for image in chunk]
+            named = dict(zip(names, outputs, strict=True))
+            labels.extend(self.decoder.labels(named, sizes, self.schema, self.side))
+        return labels

@@ -3,8 +3,10 @@ write one JSON line per image, and capture what the model is unsure of.
 
 Each line holds the source (and frame index), the prediction as the core label JSON (in the
 full image's pixels), the item's score (the family's: a classifier's top-class probability, a
-pose model's mean keypoint likelihood), the model version and whether it was captured. Images
-that cannot be decoded are listed in the report and skipped.
+pose model's mean keypoint likelihood, a detector's least decisive object, see
+:func:`~visionloop.edge.decoders.object_score`), the model version and whether it was captured.
+Detector graphs run one image at a time (the export's ``images_per_run``) on images decoded with
+their aspect ratio. Images that cannot be decoded are listed in the report and skipped.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ STDOUT = "-"
 class EdgeOptions:
     """``output``: the JSON-lines file (``-``: standard output). ``every``: video frames to
     step (1: all). ``capture_to``: folder or ``s3://bucket/prefix`` for captures (None: capture
-    nothing), spooled in ``spool`` first. ``draft``: JPEGs decode at a reduced scale and images
-    the model squashes are resized while decoding. ``workers``: decoding threads."""
+    nothing), spooled in ``spool`` first. ``draft``: JPEGs decode at a reduced scale (both sides
+    at least the model's side, so a detector's resize target survives) and images the model
+    squashes are resized while decoding. ``workers``: decoding threads."""
 
     model: Path
     source: Path
