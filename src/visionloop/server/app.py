@@ -8,7 +8,6 @@ what was wrong; only the server's own faults are 5xx.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,6 +27,7 @@ from visionloop.server.metrics import ServerMetrics
 from visionloop.server.predicting import InferenceSlots
 from visionloop.server.routes_v1 import v1_router
 from visionloop.server.settings import ServerSettings
+from visionloop.tasks.onnx_session import available_cores
 
 __all__ = ["create_app"]
 
@@ -44,7 +44,7 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
     )
     metrics = ServerMetrics()
     guard = TokenGuard(settings.token)
-    slots = InferenceSlots(len(os.sched_getaffinity(0)))
+    slots = InferenceSlots(available_cores(), metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -76,7 +76,7 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
         metrics.loaded.set(len(host.loaded()))
         return metrics.exposition()
 
-    app.include_router(v1_router(host, registry, settings, metrics, slots, guard))
-    app.include_router(cvat_router(host, settings, metrics, slots))
-    app.include_router(labelstudio_router(host, registry, settings, metrics, slots, guard))
+    app.include_router(v1_router(host, registry, settings, slots, guard))
+    app.include_router(cvat_router(host, settings, slots))
+    app.include_router(labelstudio_router(host, registry, settings, slots, guard))
     return app

@@ -18,7 +18,6 @@ from visionloop.formats.cvat_serverless import detector_shapes
 from visionloop.formats.validate import finite_numbers
 from visionloop.server.hosting import ModelHost
 from visionloop.server.images import decode_base64, decode_request_image
-from visionloop.server.metrics import ServerMetrics
 from visionloop.server.predicting import InferenceSlots, json_object
 from visionloop.server.settings import ServerSettings
 
@@ -28,9 +27,7 @@ __all__ = ["DEFAULT_THRESHOLD", "cvat_router"]
 DEFAULT_THRESHOLD = 0.5
 
 
-def cvat_router(
-    host: ModelHost, settings: ServerSettings, metrics: ServerMetrics, slots: InferenceSlots
-) -> APIRouter:
+def cvat_router(host: ModelHost, settings: ServerSettings, slots: InferenceSlots) -> APIRouter:
     router = APIRouter(prefix="/v1/cvat", tags=["CVAT"])
 
     @router.post("/detector")
@@ -44,15 +41,13 @@ def cvat_router(
             raise ValidationError("model must be an alias or a version")
         data = decode_base64(body["image"], "image")
 
-        def answer() -> tuple[Any, list[dict[str, Any]]]:
+        def answer() -> list[dict[str, Any]]:
             image = decode_request_image(data, "image", settings.max_pixels)
             served, _ = host.get(str(reference))
             [label] = slots.predict(served, [image])
-            return served, detector_shapes(label, threshold, served.predictor.schema.keypoints)
+            return detector_shapes(label, threshold, served.predictor.schema.keypoints)
 
-        served, shapes = await run_in_threadpool(answer)
-        metrics.images.labels(served.version.name, served.runtime).inc()
-        return shapes
+        return await run_in_threadpool(answer)
 
     return router
 

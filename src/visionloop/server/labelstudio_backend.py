@@ -48,7 +48,6 @@ from visionloop.server.auth import TokenGuard
 from visionloop.server.hosting import ModelHost, ServedModel
 from visionloop.server.images import RequestImage, decode_request_image
 from visionloop.server.ls_media import TaskImageReader
-from visionloop.server.metrics import ServerMetrics
 from visionloop.server.predicting import InferenceSlots, json_object
 from visionloop.server.settings import ServerSettings
 
@@ -105,7 +104,6 @@ def labelstudio_router(
     host: ModelHost,
     registry: ModelRegistry,
     settings: ServerSettings,
-    metrics: ServerMetrics,
     slots: InferenceSlots,
     guard: TokenGuard,
 ) -> APIRouter:
@@ -186,7 +184,6 @@ def labelstudio_router(
             if errors and not good:
                 reasons = "; ".join(f"task {error['task']}: {error['detail']}" for error in errors[:5])
                 raise ValidationError(f"no task image could be read: {reasons}")
-            metrics.images.labels(served.version.name, served.runtime).inc(len(good))
             return served, results, errors
 
         served, results, errors = await run_in_threadpool(answer)

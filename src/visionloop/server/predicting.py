@@ -13,20 +13,25 @@ from visionloop.core.errors import ValidationError
 from visionloop.core.labels import Label
 from visionloop.server.hosting import ServedModel
 from visionloop.server.images import RequestImage, decode_base64, decode_request_image
+from visionloop.server.metrics import ServerMetrics
 from visionloop.server.settings import ServerSettings
 
 __all__ = ["InferenceSlots", "decode_images", "json_object", "model_json", "prediction_json", "read_images"]
 
 
 class InferenceSlots:
-    """At most ``slots`` forward passes at once: more only fight over the cores."""
+    """At most ``slots`` forward passes at once (more only fight over the cores); every route
+    predicts through here, so the predicted-images metric is counted in one place."""
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, metrics: ServerMetrics) -> None:
         self._slots = threading.BoundedSemaphore(max(1, slots))
+        self._metrics = metrics
 
     def predict(self, served: ServedModel, images: Sequence[RequestImage]) -> list[Label]:
         with self._slots:
-            return served.predictor.predict([image.pixels for image in images])
+            labels = served.predictor.predict([image.pixels for image in images])
+        self._metrics.images.labels(served.version.name, served.runtime).inc(len(images))
+        return labels
 
 
 EncodedImages = list[tuple[str, bytes]]

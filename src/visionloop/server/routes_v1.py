@@ -12,7 +12,6 @@ from visionloop.core.labels import Label
 from visionloop.registry import PRODUCTION, ModelRegistry
 from visionloop.server.hosting import ModelHost, ServedModel
 from visionloop.server.images import RequestImage
-from visionloop.server.metrics import ServerMetrics
 from visionloop.server.predicting import (
     InferenceSlots,
     decode_images,
@@ -52,7 +51,6 @@ def v1_router(
     host: ModelHost,
     registry: ModelRegistry,
     settings: ServerSettings,
-    metrics: ServerMetrics,
     slots: InferenceSlots,
     guard: Any,
 ) -> APIRouter:
@@ -96,7 +94,6 @@ def v1_router(
             return served, alias, images, slots.predict(served, images)
 
         served, alias, images, labels = await run_in_threadpool(answer)
-        metrics.images.labels(served.version.name, served.runtime).inc(len(images))
         return {
             "model": model_json(served, alias),
             "predictions": [
