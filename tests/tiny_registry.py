@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from tiny_models import write_model
+from collections.abc import Collection
+from pathlib import Path
+
+from tiny_models import SCHEMAS, write_model
 from visionloop.catalog import Catalog
 from visionloop.models.artifact import ModelArtifact
+from visionloop.project import Project
+from visionloop.project.config import ProjectConfig
 from visionloop.registry import ModelRegistry
 from visionloop.registry.client import EVALUATE_KIND
 
@@ -24,3 +29,17 @@ def gated_model(registry: ModelRegistry, name: str, seed: int, passed: bool | No
     if passed is not None:
         record_evaluation(registry.catalog, artifact, passed)
     return artifact
+
+
+def classifier_project(root: Path, approved: Collection[int] = (1, 2)) -> Project:
+    """A project with two evaluated classifier versions registered by ana; ``approved`` ones
+    approved by rui; v1 is production."""
+    project = Project.create(root / "p", ProjectConfig(name="served", labels=SCHEMAS["classifier"]))
+    with project.open_catalog() as catalog:
+        registry = ModelRegistry(catalog, project.root)
+        for number in (1, 2):
+            registry.register(gated_model(registry, f"m{number}", seed=number).folder, "ana")
+        for number in approved:
+            registry.approve(number, "rui", "ok")
+        registry.promote(1, "production", "ana")
+    return project

@@ -5,7 +5,6 @@ its alias as it is promoted and rolled back."""
 from __future__ import annotations
 
 import base64
-import io
 import re
 import time
 from collections.abc import Iterator
@@ -14,13 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
-from tiny_models import SCHEMAS, photos
-from tiny_registry import gated_model
+from tiny_models import photos
+from tiny_registry import classifier_project
+from tiny_served import png
 from visionloop.project import Project
-from visionloop.project.config import ProjectConfig
-from visionloop.registry import ModelRegistry
 from visionloop.server import ServerSettings, create_app
 from visionloop.tasks.registry import load_trained_model
 
@@ -32,23 +29,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 READ_ONLY_POSTS = {"/v1/predict", "/v1/cvat/detector", "/setup", "/predict"}
 
 
-def _png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     """Two registered classifier versions; v1 is production, v2 only approved."""
-    project = Project.create(tmp_path / "p", ProjectConfig(name="served", labels=SCHEMAS["classifier"]))
-    with project.open_catalog() as catalog:
-        registry = ModelRegistry(catalog, project.root)
-        for index in (1, 2):
-            registry.register(gated_model(registry, f"m{index}", seed=index).folder, "ana")
-            registry.approve(index, "rui", "ok")
-        registry.promote(1, "production", "ana")
-    return project
+    return classifier_project(tmp_path)
 
 
 @pytest.fixture
@@ -61,7 +45,7 @@ def client(project: Project) -> Iterator[TestClient]:
 def test_predict_answers_core_json_from_the_production_version(client: TestClient, project: Project) -> None:
     images = photos(3)
     expected = load_trained_model(project.root / "m1").predict(images)
-    files = [("images", (f"p{i}.png", _png(image), "image/png")) for i, image in enumerate(images)]
+    files = [("images", (f"p{i}.png", png(image), "image/png")) for i, image in enumerate(images)]
     answer = client.post("/v1/predict", files=files)
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -74,7 +58,7 @@ def test_predict_answers_core_json_from_the_production_version(client: TestClien
 
 
 def test_json_base64_and_raw_bodies_and_an_explicit_version(client: TestClient) -> None:
-    image = _png(photos(1)[0])
+    image = png(photos(1)[0])
     encoded = base64.b64encode(image).decode()
     by_json = client.post(
         "/v1/predict", json={"images": [encoded, {"base64": encoded, "name": "x"}], "model": "v2"}
@@ -96,17 +80,17 @@ def test_json_base64_and_raw_bodies_and_an_explicit_version(client: TestClient) 
         ({"content": b"{", "headers": {"Content-Type": "application/json"}}, 422, "not valid JSON"),
         ({"content": b"\0" * 2_000_001, "headers": {"Content-Type": "image/png"}}, 413, "byte limit"),
         (
-            {"json": {"images": [base64.b64encode(_png(np.zeros((1100, 1000, 3), np.uint8))).decode()]}},
+            {"json": {"images": [base64.b64encode(png(np.zeros((1100, 1000, 3), np.uint8))).decode()]}},
             422,
             "pixel",
         ),
         (
-            {"json": {"images": [base64.b64encode(_png(photos(1)[0])).decode()], "model": "nightly"}},
+            {"json": {"images": [base64.b64encode(png(photos(1)[0])).decode()], "model": "nightly"}},
             404,
             "alias",
         ),
         (
-            {"json": {"images": [base64.b64encode(_png(photos(1)[0])).decode()], "model": "../m1"}},
+            {"json": {"images": [base64.b64encode(png(photos(1)[0])).decode()], "model": "../m1"}},
             422,
             "alias",
         ),
@@ -121,7 +105,7 @@ def test_bad_requests_get_a_4xx_that_says_why(
 
 
 def test_health_models_and_metrics(client: TestClient) -> None:
-    client.post("/v1/predict", content=_png(photos(1)[0]), headers={"Content-Type": "image/png"})
+    client.post("/v1/predict", content=png(photos(1)[0]), headers={"Content-Type": "image/png"})
     health = client.get("/v1/health").json()
     assert health["status"] == "ok" and health["aliases"] == {"production": 1} and health["loaded"] == [1]
     versions = client.get("/v1/models").json()["versions"]
@@ -133,7 +117,7 @@ def test_health_models_and_metrics(client: TestClient) -> None:
 
 
 def test_the_served_model_follows_its_alias(client: TestClient) -> None:
-    image = {"content": _png(photos(1)[0]), "headers": {"Content-Type": "image/png"}}
+    image = {"content": png(photos(1)[0]), "headers": {"Content-Type": "image/png"}}
 
     def served() -> int:
         return int(client.post("/v1/predict", **image).json()["model"]["version"])

@@ -3,7 +3,6 @@ newly promoted version, and again from the old one after a rollback made by anot
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -12,14 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 
 from servers import visionloop_server
-from tiny_models import SCHEMAS, photos
-from tiny_registry import gated_model
+from tiny_models import photos
+from tiny_registry import classifier_project
+from tiny_served import png
 from visionloop.project import Project
-from visionloop.project.config import ProjectConfig
-from visionloop.registry import ModelRegistry
 
 TOKEN = "process-token-0123456789abcdef"  # noqa: S105  # a fixture token
 
@@ -45,16 +42,8 @@ def _wait_for(url: str, image: bytes, version: int) -> None:
 
 @pytest.mark.slow
 def test_the_server_follows_promotions_and_rollbacks_made_elsewhere(tmp_path: Path) -> None:
-    project = Project.create(tmp_path / "p", ProjectConfig(name="served", labels=SCHEMAS["classifier"]))
-    with project.open_catalog() as catalog:
-        registry = ModelRegistry(catalog, project.root)
-        for number in (1, 2):
-            registry.register(gated_model(registry, f"m{number}", seed=number).folder, "ana")
-        registry.approve(1, "rui", "ok")
-        registry.promote(1, "production", "ana")
-    buffer = io.BytesIO()
-    Image.fromarray(photos(1)[0]).save(buffer, format="PNG")
-    image = buffer.getvalue()
+    project = classifier_project(tmp_path, approved=(1,))
+    image = png(photos(1)[0])
     with visionloop_server(project.root, TOKEN, tmp_path / "serve.log", "--poll", "0.2") as url:
         assert _served_version(url, image) == 1
         _cli(project, "models", "approve", "v2", "--reason", "canary fine")
