@@ -182,6 +182,24 @@ def test_runs_record_config_inputs_and_outcome(catalog: Catalog) -> None:
         catalog.finish_run("missing", outputs={})
 
 
+def test_runs_are_found_by_one_recorded_input(catalog: Catalog) -> None:
+    older = catalog.start_run("evaluate", config={}, inputs={"model_sha256": "aa", "snapshot": "s"})
+    catalog.finish_run(older, outputs={})
+    other = catalog.start_run("evaluate", config={}, inputs={"model_sha256": "bb"})
+    catalog.finish_run(other, outputs={})
+    failed = catalog.start_run("evaluate", config={}, inputs={"model_sha256": "aa"})
+    catalog.finish_run(failed, outputs={}, error="boom")
+    trained = catalog.start_run("train", config={}, inputs={"model_sha256": "aa"})
+    catalog.finish_run(trained, outputs={})
+    newer = catalog.start_run("evaluate", config={}, inputs={"model_sha256": "aa"})
+    catalog.finish_run(newer, outputs={})
+    assert [r.id for r in catalog.runs_with_input("evaluate", "model_sha256", "aa")] == [newer, older]
+    assert [r.id for r in catalog.runs_with_input("evaluate", "model_sha256", "aa", status="failed")] == [
+        failed
+    ]
+    assert catalog.runs_with_input("evaluate", "model_sha256", "cc") == []
+
+
 def test_schema_is_versioned_only_when_it_changes(catalog: Catalog) -> None:
     schema = LabelSchema(task=TaskType.DETECTION, classes=["cat", "dog"])
     assert catalog.set_schema(schema) is True

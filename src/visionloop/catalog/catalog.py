@@ -405,6 +405,17 @@ class Catalog:
         with read_connection(self.engine) as connection:
             return [RunRecord(**row._asdict()) for row in connection.execute(query)]
 
+    def runs_with_input(self, kind: str, key: str, value: str, status: str = "succeeded") -> list[RunRecord]:
+        """Runs of ``kind`` in ``status`` whose recorded input ``key`` is ``value``, newest first,
+        found by the database (a JSON path query) rather than by reading every run."""
+        query = (
+            select(*_RUN_COLUMNS)
+            .where(runs.c.kind == kind, runs.c.status == status, runs.c.inputs[key].as_string() == value)
+            .order_by(runs.c.created_at.desc())
+        )
+        with read_connection(self.engine) as connection:
+            return [RunRecord(**row._asdict()) for row in connection.execute(query)]
+
     # -- snapshots ------------------------------------------------------------------------
     def create_snapshot(self, name: str | None = None, split: str | None = None) -> SnapshotRecord:
         """Freeze the current items and their current annotation versions.

@@ -321,9 +321,9 @@ class ModelRegistry:
         return run
 
     def _newest_gate(self, weights_sha256: str) -> GateStatus | None:
-        for run in self.catalog.list_runs(kind=EVALUATE_KIND, limit=10_000):  # newest first
-            if run.status != "succeeded" or run.inputs.get("model_sha256") != weights_sha256:
-                continue
+        for run in self.catalog.runs_with_input(
+            EVALUATE_KIND, "model_sha256", weights_sha256
+        ):  # newest first
             gate = (run.outputs or {}).get("gate")
             if isinstance(gate, dict) and "passed" in gate:
                 return GateStatus(bool(gate["passed"]), [str(r) for r in gate.get("reasons", [])], run.id)
