@@ -66,6 +66,7 @@ from visionloop.core.labels import ClassLabel
 from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.datasets import fashion_mnist
 from visionloop.imaging.decode import decode_rgb
+from visionloop.imaging.model_input import IMAGENET_MEAN, IMAGENET_STD
 from visionloop.ingest import IngestOptions, ingest
 from visionloop.models.artifact import write_artifact
 from visionloop.models.classifier import build_classifier
@@ -78,8 +79,8 @@ from visionloop.tasks.registry import load_trained_model
 
 RAW_TARGET = 0.8
 BACKEND_TARGET = 10.0
-IMAGENET_MEAN = np.asarray([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
-IMAGENET_STD = np.asarray([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+MEAN = np.asarray(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)  # the statistics the model was trained with
+STD = np.asarray(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def raw_loop(paths: list[Path], model: Path, side: int, batch_size: int) -> list
                 resized = image.convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
                 pixels.append(np.asarray(resized))
         batch = np.stack(pixels).transpose(0, 3, 1, 2).astype(np.float32)
-        batch = (batch / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        batch = (batch / 255.0 - MEAN) / STD
         (logits,) = session.run(["logits"], {"images": batch})
         classes.extend(np.asarray(logits).argmax(axis=1).tolist())
     return classes

@@ -55,6 +55,7 @@ from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.datasets import fashion_mnist
 from visionloop.evaluation.evaluate import evaluate_model
 from visionloop.imaging.decode import decode_rgb
+from visionloop.imaging.model_input import IMAGENET_MEAN, IMAGENET_STD
 from visionloop.ingest import IngestOptions, ingest
 from visionloop.models.artifact import write_artifact
 from visionloop.models.classifier import build_classifier
@@ -70,8 +71,8 @@ SIDE = 224
 PHOTO_SIZE = (640, 480)
 ORT_TARGET = 1.3
 LATENCY_FACTOR, LATENCY_SLACK_MS = 1.25, 10.0
-IMAGENET_MEAN = np.asarray([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
-IMAGENET_STD = np.asarray([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+MEAN = np.asarray(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)  # the statistics the model was trained with
+STD = np.asarray(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
 
 
 # -- set-up -----------------------------------------------------------------------------------
@@ -183,7 +184,7 @@ class RawLoop:
     def __call__(self, data: bytes) -> None:
         with Image.open(io.BytesIO(data)) as image:
             pixels = np.asarray(image.convert("RGB").resize((SIDE, SIDE), Image.Resampling.BILINEAR))
-        batch = (pixels[None].transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        batch = (pixels[None].transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - MEAN) / STD
         self.session.run(["logits"], {"images": batch})
 
 
