@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from visionloop.core.errors import CatalogError, MissingDependencyError
 
 #: The newest migration; ``tests/catalog`` checks it equals alembic's head.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 _MIGRATIONS = Path(__file__).with_name("migrations")
 

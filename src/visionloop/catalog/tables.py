@@ -219,3 +219,92 @@ registry_events = Table(
 )
 Index("ix_registry_events_alias", registry_events.c.alias, registry_events.c.id)
 Index("ix_registry_events_version", registry_events.c.version)
+
+# -- labeling tools (Label Studio): which item is which task there, which annotation was pulled --
+
+# ``project`` names one project in one tool: the tool's base URL and its project id (``url#id``).
+labeling_tasks = Table(
+    "labeling_tasks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tool", String(32), nullable=False),
+    Column("project", String(255), nullable=False),
+    Column("item_id", Integer, ForeignKey("media_items.id"), nullable=False),
+    Column("task_id", BigInteger, nullable=False),
+    Column("prediction_version", String(128), nullable=True),  # model version of the last prediction sent
+    Column("pushed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tool", "project", "item_id", name="uq_labeling_tasks_item"),
+)
+Index("ix_labeling_tasks_task", labeling_tasks.c.tool, labeling_tasks.c.project, labeling_tasks.c.task_id)
+
+# One row per annotation seen in the tool; ``annotation_id`` is the catalog version it became (none
+# when it was skipped, cancelled or empty), so a changed annotation is pulled again, an unchanged never.
+labeling_annotations = Table(
+    "labeling_annotations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tool", String(32), nullable=False),
+    Column("project", String(255), nullable=False),
+    Column("external_id", BigInteger, nullable=False),
+    Column("task_id", BigInteger, nullable=False),
+    Column("item_id", Integer, ForeignKey("media_items.id"), nullable=False),
+    Column("external_updated_at", String(64), nullable=False),
+    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=True),
+    Column("state", String(16), nullable=False),  # imported | skipped | deleted | invalid
+    Column("reason", Text, nullable=True),
+    Column("pulled_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tool", "project", "external_id", name="uq_labeling_annotations_external"),
+)
+
+# Small named state that must survive restarts: sync cursors, a watcher's last listing.
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- durable pipelines: a pipeline run is a ``runs`` row (kind "pipeline"); these are its steps --
+
+pipeline_steps = Table(
+    "pipeline_steps",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | running | succeeded | failed | waiting
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("outputs", Json, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+
+# Events that trigger pipelines, each stored once under (trigger, key) so a redelivery is a no-op.
+trigger_events = Table(
+    "trigger_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("trigger", String(64), nullable=False),
+    Column("key", String(64), nullable=False),  # sha256 of the event's identity (object + etag, slot...)
+    Column("description", Text, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # new | running | done | failed
+    Column("run_id", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("trigger", "key", name="uq_trigger_events_key"),
+)
+Index("ix_trigger_events_status", trigger_events.c.status, trigger_events.c.id)
+
+# Named leases: "one training at a time" across processes and machines sharing the catalog.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
