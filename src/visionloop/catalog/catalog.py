@@ -405,6 +405,14 @@ class Catalog:
         with read_connection(self.engine) as connection:
             return [RunRecord(**row._asdict()) for row in connection.execute(query)]
 
+    def child_runs(self, parent_id: str, kind: str | None = None) -> list[RunRecord]:
+        """The runs started on behalf of ``parent_id`` (a loop, tuning or pipeline run), newest first."""
+        query = select(*_RUN_COLUMNS).where(runs.c.parent_id == parent_id).order_by(runs.c.created_at.desc())
+        if kind is not None:
+            query = query.where(runs.c.kind == kind)
+        with read_connection(self.engine) as connection:
+            return [RunRecord(**row._asdict()) for row in connection.execute(query)]
+
     def runs_with_input(self, kind: str, key: str, value: str, status: str = "succeeded") -> list[RunRecord]:
         """Runs of ``kind`` in ``status`` whose recorded input ``key`` is ``value``, newest first,
         found by the database (a JSON path query) rather than by reading every run."""
