@@ -110,6 +110,8 @@ class ProjectConfig(BaseModel):
     train: dict[str, Any] = Field(default_factory=dict)
     gate: GateConfig = Field(default_factory=GateConfig)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    # Default parameters per named pipeline (``visionloop pipeline run NAME`` overrides them).
+    pipelines: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("version")
     @classmethod
@@ -163,6 +165,8 @@ def dump_config(config: ProjectConfig) -> str:
         data.pop("s3")
     if not config.train:
         data.pop("train")
+    if not config.pipelines:
+        data.pop("pipelines")
     data["gate"] = {key: value for key, value in data["gate"].items() if value is not None}
     if not data["gate"]:
         data.pop("gate")
