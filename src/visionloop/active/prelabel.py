@@ -131,9 +131,10 @@ def prelabel(
     resume_run: str | None = None,
     progress: Progress | None = None,
     only: Collection[int] | None = None,
+    parent_run: str | None = None,
 ) -> PrelabelReport:
     """Predict ``options.items`` (restricted to the ids in ``only`` when given) with ``model``
-    (run id or folder) as a new or resumed run."""
+    (run id or folder) as a new or resumed run (``parent_run``: the loop or pipeline run it serves)."""
     with project.open_catalog() as catalog:
         if resume_run is not None:
             record = catalog.get_run(resume_run)
@@ -163,7 +164,7 @@ def prelabel(
                     "runtime": trained.runtime,
                     "items": len(items),
                 },
-                parent_id=None,
+                parent_id=parent_run,
             )
         report = PrelabelReport(run_id, str(folder), trained.version, len(items))
         report.embeddings = str(embeddings_dir(project, run_id))

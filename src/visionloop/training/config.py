@@ -141,13 +141,18 @@ def load_train_config(
     project_section: dict[str, Any] | None = None,
     config_file: Path | None = None,
     overrides: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> TrainConfig:
-    """Merge project defaults, a config file and overrides; errors name the offending key."""
+    """Merge project defaults, a config file, nested ``settings`` (a pipeline's parameters) and
+    overrides, in that order; errors name the offending key."""
     data: dict[str, Any] = _deep_copy(project_section or {})
     source = "the project's train section"
     if config_file is not None:
         source = str(config_file)
         data = _merge(data, read_settings_file(config_file, allow_empty=True))
+    if settings:
+        data = _merge(data, settings)
+        source += " with pipeline settings"
     if overrides:
         data = apply_overrides(data, overrides)
         source += " with overrides" if config_file else " and overrides"
