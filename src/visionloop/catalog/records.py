@@ -14,6 +14,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(stamp: datetime) -> datetime:
+    """A stored time made timezone-aware: SQLite hands back naive datetimes, written in UTC."""
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
+
+
 @dataclass(frozen=True, slots=True)
 class ItemRecord:
     id: int

@@ -18,6 +18,7 @@ from visionloop.cli import (
     commands_init,
     commands_loop,
     commands_models,
+    commands_pipeline,
     commands_serve,
     commands_status,
     commands_train,
@@ -77,6 +78,7 @@ app.command("export", help=commands_formats.EXPORT_HELP)(run_command(commands_fo
 app.command("train", help=paragraphs(commands_train.HELP))(run_command(commands_train.train))
 app.command("evaluate", help=paragraphs(commands_evaluate.HELP))(run_command(commands_evaluate.evaluate))
 app.add_typer(commands_models.models_app, name="models")
+app.add_typer(commands_pipeline.pipeline_app, name="pipeline")
 app.command("serve", help=paragraphs(commands_serve.HELP))(run_command(commands_serve.serve))
 app.command("export-model", help=paragraphs(commands_export.HELP))(run_command(commands_export.export_model))
 app.command("prelabel", help=paragraphs(commands_active.PRELABEL_HELP))(run_command(commands_active.prelabel))

@@ -16,14 +16,14 @@ import secrets
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from visionloop.catalog import Catalog
 from visionloop.catalog.engine import write_transaction
-from visionloop.catalog.records import utcnow
+from visionloop.catalog.records import as_utc, utcnow
 from visionloop.catalog.tables import leases
 from visionloop.core.errors import ConflictError
 
@@ -61,7 +61,7 @@ def acquire(catalog: Catalog, name: str, holder: str, ttl_s: float = DEFAULT_TTL
         row = connection.execute(select(leases).where(leases.c.name == name).with_for_update()).first()
         if row is None:
             return _insert(connection, name, holder, now, expires)
-        if row.holder != holder and _as_aware(row.expires_at) > now and _holder_alive(row.holder):
+        if row.holder != holder and as_utc(row.expires_at) > now and _holder_alive(row.holder):
             return False
         connection.execute(
             update(leases)
@@ -91,7 +91,7 @@ def current_holder(catalog: Catalog, name: str) -> str | None:
     """Who holds ``name`` now (None when free or expired)."""
     with catalog.engine.connect() as connection:
         row = connection.execute(select(leases).where(leases.c.name == name)).first()
-    if row is None or _as_aware(row.expires_at) <= utcnow() or not _holder_alive(row.holder):
+    if row is None or as_utc(row.expires_at) <= utcnow() or not _holder_alive(row.holder):
         return None
     return str(row.holder)
 
@@ -180,8 +180,3 @@ def _not_zombie(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
-
-
-def _as_aware(stamp: datetime) -> datetime:
-    """SQLite returns naive datetimes; they were written in UTC."""
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
