@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from visionloop.catalog import Catalog
@@ -23,6 +22,7 @@ from visionloop.catalog.engine import read_connection
 from visionloop.catalog.records import as_utc, utcnow
 from visionloop.catalog.tables import annotation_versions, runs
 from visionloop.core.provenance import ProvenanceKind
+from visionloop.project.config import RetrainPolicy
 
 __all__ = ["TRAINING_LEASE", "RetrainDecision", "RetrainPolicy", "decide_retrain"]
 
@@ -30,20 +30,6 @@ TRAINING_LEASE = "training"
 TRAIN_RUN_KIND = "train"
 REQUEST_RUN_KIND = "labelstudio_event"  # START_TRAINING webhooks, as the ML backend records them
 REQUEST_ACTION = "START_TRAINING"
-
-
-class RetrainPolicy(BaseModel):
-    """``after_labels``: retrain once this many human labels arrived since the last training (None:
-    never for that reason). ``every_s``: retrain when this long has passed since the last training and
-    there is at least one new label. ``on_request``: a recorded training request retrains whatever the
-    counts. ``debounce_s``: wait until no human label arrived for this long."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    after_labels: int | None = Field(default=100, ge=1)
-    every_s: float | None = Field(default=None, gt=0)
-    on_request: bool = True
-    debounce_s: float = Field(default=0.0, ge=0)
 
 
 @dataclass(frozen=True)

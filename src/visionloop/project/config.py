@@ -89,6 +89,22 @@ class RegistrySettings(BaseModel):
     mlflow_experiment: str = "visionloop"
 
 
+class RetrainPolicy(BaseModel):
+    """When ``visionloop labelstudio sync`` and ``watch`` retrain (see ``visionloop.pipelines.retrain``).
+
+    ``after_labels``: retrain once this many human labels arrived since the last training (None:
+    never for that reason). ``every_s``: retrain when this long has passed since the last training and
+    there is at least one new label. ``on_request``: a recorded training request retrains whatever the
+    counts. ``debounce_s``: wait until no human label arrived for this long."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_labels: int | None = Field(default=100, ge=1)
+    every_s: float | None = Field(default=None, gt=0)
+    on_request: bool = True
+    debounce_s: float = Field(default=0.0, ge=0)
+
+
 class ProjectConfig(BaseModel):
     """Everything a command needs to know about a project.
 
@@ -110,6 +126,7 @@ class ProjectConfig(BaseModel):
     train: dict[str, Any] = Field(default_factory=dict)
     gate: GateConfig = Field(default_factory=GateConfig)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
     # Default parameters per named pipeline (``visionloop pipeline run NAME`` overrides them).
     pipelines: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -167,6 +184,8 @@ def dump_config(config: ProjectConfig) -> str:
         data.pop("train")
     if not config.pipelines:
         data.pop("pipelines")
+    if config.retrain == RetrainPolicy():
+        data.pop("retrain")
     data["gate"] = {key: value for key, value in data["gate"].items() if value is not None}
     if not data["gate"]:
         data.pop("gate")
