@@ -9,10 +9,10 @@ from rich.table import Table
 
 from visionloop.cli.context import current_project
 from visionloop.cli.output import print_json, progress_bar, stdout
-from visionloop.core.errors import ConfigError
 from visionloop.core.media import ItemSource
-from visionloop.ingest import AUTO_SPLIT, IngestOptions
+from visionloop.ingest import AUTO_SPLIT
 from visionloop.ingest import ingest as run_ingest
+from visionloop.pipelines.steps import project_ingest_options
 
 HELP = """Add the images under SOURCE (a folder, a file or s3://bucket/prefix) to the catalog.
 
@@ -62,23 +62,17 @@ def ingest(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     project = current_project(ctx)
-    settings = project.config.ingest
-    try:
-        options = IngestOptions(
-            split=split,
-            source=ItemSource.CAPTURE if capture else ItemSource.INGEST,
-            max_pixels=max_pixels or settings.max_pixels,
-            max_file_bytes=settings.max_file_bytes,
-            formats=tuple(settings.formats),
-            split_ratios=dict(settings.split_ratios),
-            workers=workers or settings.workers,
-            batch_size=batch_size or settings.batch_size,
-            follow_links=follow_links,
-            exclude=tuple(exclude or ()),
-            copy_to=project.storage if copy else None,
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    options = project_ingest_options(
+        project,
+        split=split,
+        source=ItemSource.CAPTURE if capture else ItemSource.INGEST,
+        max_pixels=max_pixels,
+        workers=workers,
+        batch_size=batch_size,
+        follow_links=follow_links,
+        exclude=tuple(exclude or ()),
+        copy_to=project.storage if copy else None,
+    )
     with (
         project.open_catalog() as catalog,
         progress_bar("Ingesting", enabled=not json_output) as progress,
