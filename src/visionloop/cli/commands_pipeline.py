@@ -114,11 +114,17 @@ def run(
     json_output: Json = False,
 ) -> None:
     from visionloop.pipelines.named import get_pipeline
-    from visionloop.pipelines.runner import run_pipeline
+    from visionloop.pipelines.runner import resume_pipeline, start_pipeline
 
     project = current_project(ctx)
     pipeline = get_pipeline(name)
-    result = run_pipeline(project, pipeline, _params(params_file, assignments), log=_say)
+    run_id = start_pipeline(project, pipeline, _params(params_file, assignments))
+    _say(f"pipeline {name}: run {run_id}")
+    try:
+        result = resume_pipeline(project, run_id, log=_say, pipeline=pipeline)
+    except Exception:
+        _say(f"continue it with: visionloop pipeline resume {run_id}")
+        raise
     _finish(result, json_output)
 
 
@@ -131,7 +137,12 @@ def resume(
 ) -> None:
     from visionloop.pipelines.runner import resume_pipeline
 
-    _finish(resume_pipeline(current_project(ctx), run_id, log=_say), json_output)
+    try:
+        result = resume_pipeline(current_project(ctx), run_id, log=_say)
+    except Exception:
+        _say(f"continue it with: visionloop pipeline resume {run_id}")
+        raise
+    _finish(result, json_output)
 
 
 @pipeline_app.command("show", help="One run: its parameters and each step's status, attempts and outputs.")
