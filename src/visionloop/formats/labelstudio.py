@@ -45,7 +45,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from visionloop.core.errors import UnsafePathError, ValidationError
-from visionloop.core.labels import ClassLabel, ObjectLabels
+from visionloop.core.labels import ClassLabel, Label, ObjectLabels
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.formats import ls_brush
@@ -109,6 +109,24 @@ def load(path: Path, options: LoadOptions) -> ImportResult:
     else:
         return _whole_file(path, options, "expected a list of Label Studio tasks or a task object")
     return _Loader(path, options).run(tasks, prefix)
+
+
+def annotation_label(annotation: dict[str, Any], schema: LabelSchema) -> tuple[Label | None, list[str]]:
+    """The core label of one Label Studio annotation (an item of a task's ``annotations``) and the
+    reasons any of its regions were refused; ``None`` when nothing usable is left (cancelled,
+    every region refused, or an empty classification)."""
+    loader = _Loader(Path("labelstudio"), LoadOptions(schema=schema))
+    result = loader.run([{"data": {IMAGE: "task"}, "annotations": [annotation]}], None)
+    problems = [rejection.reason for rejection in result.rejections]
+    annotations = [a for image in result.labels.images for a in image.annotations]
+    return (annotations[0].label if annotations else None), problems
+
+
+def prediction_result(label: Label, schema: LabelSchema, width: int, height: int) -> list[dict[str, Any]]:
+    """A core label as a Label Studio result list (region scores included) in the control names of
+    :func:`labeling_config`, on an image of ``width`` x ``height`` pixels."""
+    writer = RegionWriter(RegionTargets(keypoint_labels=tuple(schema.keypoints)))
+    return writer.regions(label, width, height, True)
 
 
 def _whole_file(path: Path, options: LoadOptions, reason: str) -> ImportResult:

@@ -89,6 +89,22 @@ class RegistrySettings(BaseModel):
     mlflow_experiment: str = "visionloop"
 
 
+class LabelStudioSettings(BaseModel):
+    """Where ``visionloop labelstudio`` finds Label Studio. The API token comes only from the
+    environment (``LABEL_STUDIO_API_KEY``), never from this file; ``url`` falls back to
+    ``LABEL_STUDIO_URL``. ``local_files_root`` is Label Studio's LOCAL_FILES_DOCUMENT_ROOT as this
+    machine sees it: local images under it are served through Label Studio's local-files storage;
+    S3 images travel as presigned URLs valid ``presign_expiry_s`` seconds (S3 allows 7 days)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    project_title: str | None = None
+    chunk_size: int = Field(default=500, ge=1, le=10_000)
+    presign_expiry_s: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    local_files_root: str | None = None
+
+
 class RetrainPolicy(BaseModel):
     """When ``visionloop labelstudio sync`` and ``watch`` retrain (see ``visionloop.pipelines.retrain``).
 
@@ -126,6 +142,7 @@ class ProjectConfig(BaseModel):
     train: dict[str, Any] = Field(default_factory=dict)
     gate: GateConfig = Field(default_factory=GateConfig)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    labelstudio: LabelStudioSettings = Field(default_factory=LabelStudioSettings)
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
     # Default parameters per named pipeline (``visionloop pipeline run NAME`` overrides them).
     pipelines: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -186,6 +203,8 @@ def dump_config(config: ProjectConfig) -> str:
         data.pop("pipelines")
     if config.retrain == RetrainPolicy():
         data.pop("retrain")
+    if config.labelstudio == LabelStudioSettings():
+        data.pop("labelstudio")
     data["gate"] = {key: value for key, value in data["gate"].items() if value is not None}
     if not data["gate"]:
         data.pop("gate")
