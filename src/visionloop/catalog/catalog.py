@@ -225,6 +225,21 @@ class Catalog:
                 )
         return records
 
+    def add_annotation_and(
+        self,
+        item_id: int,
+        label: Label,
+        provenance: Provenance,
+        also: Callable[[Connection, AnnotationRecord], None],
+        run_id: str | None = None,
+    ) -> AnnotationRecord:
+        """Append a version and run ``also`` on the same transaction (say, recording which labeling
+        tool annotation it came from), so both land or neither does."""
+        with write_transaction(self.engine) as connection:
+            record = _append_annotation(connection, item_id, label, provenance, run_id, utcnow())
+            also(connection, record)
+        return record
+
     def annotation_history(self, item_id: int) -> list[AnnotationRecord]:
         with read_connection(self.engine) as connection:
             rows = connection.execute(
