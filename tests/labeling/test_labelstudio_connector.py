@@ -173,3 +173,31 @@ def test_the_client_retries_idempotent_requests_only() -> None:
     with pytest.raises(LabelStudioError, match=r"503.*busy"):
         client.post("/api/projects/1/import", [])
     assert calls == ["POST"]
+
+
+def test_the_commands_push_pull_and_sync(
+    tmp_path: Path, label_studio: LabelStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from visionloop.cli.app import app
+    from visionloop.project.config import dump_config
+
+    project = _project(tmp_path, label_studio, TaskType.CLASSIFICATION, monkeypatch)
+    (project.root / "visionloop.yaml").write_text(dump_config(project.config))
+    pool = _pool(project)
+    _predict(project, pool, "v1")
+    runner = CliRunner()
+    base = ["-p", str(project.root), "labelstudio"]
+    pushed = runner.invoke(app, [*base, "push", "--unlabelled", "--json"])
+    assert pushed.exit_code == 0, pushed.output
+    assert json.loads(pushed.stdout)["created"] == len(pool)
+    assert runner.invoke(app, [*base, "push", "--run", "nope", "--unlabelled"]).exit_code != 0
+    pulled = runner.invoke(app, [*base, "pull", "--json"])
+    assert pulled.exit_code == 0 and json.loads(pulled.stdout)["imported"] == 0
+    synced = runner.invoke(app, [*base, "sync", "--json"])
+    assert synced.exit_code == 0, synced.output
+    decision = json.loads(synced.stdout)["decision"]
+    assert decision["due"] is False and "waiting for 100" in decision["reason"]

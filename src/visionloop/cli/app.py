@@ -16,6 +16,7 @@ from visionloop.cli import (
     commands_formats,
     commands_ingest,
     commands_init,
+    commands_labelstudio,
     commands_loop,
     commands_models,
     commands_pipeline,
@@ -79,6 +80,7 @@ app.command("train", help=paragraphs(commands_train.HELP))(run_command(commands_
 app.command("evaluate", help=paragraphs(commands_evaluate.HELP))(run_command(commands_evaluate.evaluate))
 app.add_typer(commands_models.models_app, name="models")
 app.add_typer(commands_pipeline.pipeline_app, name="pipeline")
+app.add_typer(commands_labelstudio.labelstudio_app, name="labelstudio")
 app.command("serve", help=paragraphs(commands_serve.HELP))(run_command(commands_serve.serve))
 app.command("export-model", help=paragraphs(commands_export.HELP))(run_command(commands_export.export_model))
 app.command("prelabel", help=paragraphs(commands_active.PRELABEL_HELP))(run_command(commands_active.prelabel))

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from visionloop.cli.context import current_project, run_command
-from visionloop.cli.output import paragraphs, print_json, stderr, stdout
+from visionloop.cli.output import log_line, paragraphs, print_json, stdout
 
 HELP = """Named pipelines: the loop's steps wired together, recorded, resumable.
 
@@ -27,10 +27,6 @@ section, then --params FILE, then KEY=VALUE arguments.
 pipeline_app = typer.Typer(help=paragraphs(HELP), no_args_is_help=True, rich_markup_mode="rich")
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-def _say(message: str) -> None:
-    stderr.print(message, highlight=False)
 
 
 def _print_run(run: Any) -> None:
@@ -119,11 +115,11 @@ def run(
     project = current_project(ctx)
     pipeline = get_pipeline(name)
     run_id = start_pipeline(project, pipeline, _params(params_file, assignments))
-    _say(f"pipeline {name}: run {run_id}")
+    log_line(f"pipeline {name}: run {run_id}")
     try:
-        result = resume_pipeline(project, run_id, log=_say, pipeline=pipeline)
+        result = resume_pipeline(project, run_id, log=log_line, pipeline=pipeline)
     except Exception:
-        _say(f"continue it with: visionloop pipeline resume {run_id}")
+        log_line(f"continue it with: visionloop pipeline resume {run_id}")
         raise
     _finish(result, json_output)
 
@@ -138,9 +134,9 @@ def resume(
     from visionloop.pipelines.runner import resume_pipeline
 
     try:
-        result = resume_pipeline(current_project(ctx), run_id, log=_say)
+        result = resume_pipeline(current_project(ctx), run_id, log=log_line)
     except Exception:
-        _say(f"continue it with: visionloop pipeline resume {run_id}")
+        log_line(f"continue it with: visionloop pipeline resume {run_id}")
         raise
     _finish(result, json_output)
 

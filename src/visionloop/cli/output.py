@@ -28,6 +28,11 @@ def paragraphs(text: str) -> str:
     return "\n\n".join(blocks)
 
 
+def log_line(message: str) -> None:
+    """One progress line of a long command on stderr, printed as it is (no markup guessing)."""
+    stderr.print(message, highlight=False)
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output: one JSON document on stdout, nothing else."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
