@@ -23,6 +23,7 @@ from visionloop.cli import (
     commands_serve,
     commands_status,
     commands_train,
+    commands_watch,
 )
 from visionloop.cli.context import run_command
 from visionloop.cli.output import paragraphs
@@ -90,6 +91,7 @@ app.command("autolabel", help=paragraphs(commands_active.AUTOLABEL_HELP))(
 )
 app.command("audit", help=paragraphs(commands_active.AUDIT_HELP))(run_command(commands_active.audit))
 app.command("loop", help=paragraphs(commands_loop.LOOP_HELP))(run_command(commands_loop.loop))
+app.command("watch", help=commands_watch.HELP)(run_command(commands_watch.watch))
 app.command(
     "edge", help=paragraphs(commands_edge.HELP), context_settings=commands_edge.CONTEXT, add_help_option=False
 )(commands_edge.edge)

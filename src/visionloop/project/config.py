@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from visionloop.core.errors import ConfigError
 from visionloop.core.media import Split
@@ -121,6 +121,39 @@ class RetrainPolicy(BaseModel):
     debounce_s: float = Field(default=0.0, ge=0)
 
 
+class TriggerConfig(BaseModel):
+    """One ``visionloop watch`` trigger.
+
+    ``event``: ``objects`` (new or changed files under ``source``, a folder or s3:// prefix,
+    matching ``pattern``; with ``queue``, an SQS queue URL, S3 event notifications are read from
+    it instead of listing the bucket), ``schedule`` (every ``every_s`` seconds) or
+    ``annotations`` (a ``labelstudio sync`` pass). ``pipeline`` runs with ``params``, whose string
+    values may name the event's ``{uri}``, ``{name}``, ``{stem}`` and ``{folder}``. Local files
+    trigger once unchanged for ``settle_s`` seconds (S3 objects appear whole)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    event: Literal["objects", "schedule", "annotations"]
+    source: str | None = None
+    pattern: str = "*"
+    queue: str | None = None
+    every_s: float | None = Field(default=None, gt=0)
+    settle_s: float = Field(default=5.0, ge=0)
+    pipeline: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TriggerConfig:
+        if self.event == "objects" and not self.source:
+            raise ValueError(f"trigger {self.name}: an objects trigger needs a source")
+        if self.event == "schedule" and self.every_s is None:
+            raise ValueError(f"trigger {self.name}: a schedule trigger needs every_s")
+        if self.event != "annotations" and not self.pipeline:
+            raise ValueError(f"trigger {self.name}: name the pipeline it runs")
+        return self
+
+
 class ProjectConfig(BaseModel):
     """Everything a command needs to know about a project.
 
@@ -144,6 +177,7 @@ class ProjectConfig(BaseModel):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     labelstudio: LabelStudioSettings = Field(default_factory=LabelStudioSettings)
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
+    triggers: list[TriggerConfig] = Field(default_factory=list)
     # Default parameters per named pipeline (``visionloop pipeline run NAME`` overrides them).
     pipelines: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -205,6 +239,8 @@ def dump_config(config: ProjectConfig) -> str:
         data.pop("retrain")
     if config.labelstudio == LabelStudioSettings():
         data.pop("labelstudio")
+    if not config.triggers:
+        data.pop("triggers")
     data["gate"] = {key: value for key, value in data["gate"].items() if value is not None}
     if not data["gate"]:
         data.pop("gate")
