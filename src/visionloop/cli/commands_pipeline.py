@@ -49,6 +49,18 @@ def _finish(run: Any, json_output: bool) -> None:
         raise typer.Exit(1)
 
 
+def _execute(project: Any, run_id: str, json_output: bool, pipeline: Any = None) -> None:
+    """Run ``run_id`` from its first unfinished step; on a failure, say how to continue it."""
+    from visionloop.pipelines.runner import resume_pipeline
+
+    try:
+        result = resume_pipeline(project, run_id, log=log_line, pipeline=pipeline)
+    except Exception:
+        log_line(f"continue it with: visionloop pipeline resume {run_id}")
+        raise
+    _finish(result, json_output)
+
+
 def _params(params_file: Path | None, assignments: list[str] | None) -> dict[str, Any]:
     from visionloop.project.config import read_settings_file
     from visionloop.training.config import apply_overrides
@@ -110,18 +122,13 @@ def run(
     json_output: Json = False,
 ) -> None:
     from visionloop.pipelines.named import get_pipeline
-    from visionloop.pipelines.runner import resume_pipeline, start_pipeline
+    from visionloop.pipelines.runner import start_pipeline
 
     project = current_project(ctx)
     pipeline = get_pipeline(name)
     run_id = start_pipeline(project, pipeline, _params(params_file, assignments))
     log_line(f"pipeline {name}: run {run_id}")
-    try:
-        result = resume_pipeline(project, run_id, log=log_line, pipeline=pipeline)
-    except Exception:
-        log_line(f"continue it with: visionloop pipeline resume {run_id}")
-        raise
-    _finish(result, json_output)
+    _execute(project, run_id, json_output, pipeline)
 
 
 @pipeline_app.command("resume", help="Continue a run from its first unfinished step (after a crash, a wait).")
@@ -131,14 +138,7 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="The pipeline run id ('visionloop pipeline list --runs').")],
     json_output: Json = False,
 ) -> None:
-    from visionloop.pipelines.runner import resume_pipeline
-
-    try:
-        result = resume_pipeline(current_project(ctx), run_id, log=log_line)
-    except Exception:
-        log_line(f"continue it with: visionloop pipeline resume {run_id}")
-        raise
-    _finish(result, json_output)
+    _execute(current_project(ctx), run_id, json_output)
 
 
 @pipeline_app.command("show", help="One run: its parameters and each step's status, attempts and outputs.")

@@ -83,13 +83,7 @@ def record_tasks(
             )
         for item, task, version in changed:
             connection.execute(
-                update(labeling_tasks)
-                .where(
-                    labeling_tasks.c.tool == tool,
-                    labeling_tasks.c.project == project,
-                    labeling_tasks.c.item_id == item,
-                )
-                .values(task_id=task, prediction_version=version, pushed_at=now)
+                _task_of(tool, project, item).values(task_id=task, prediction_version=version, pushed_at=now)
             )
     return len(rows)
 
@@ -98,14 +92,15 @@ def update_prediction_versions(catalog: Catalog, tool: str, project: str, versio
     with write_transaction(catalog.engine) as connection:
         for item, version in versions.items():
             connection.execute(
-                update(labeling_tasks)
-                .where(
-                    labeling_tasks.c.tool == tool,
-                    labeling_tasks.c.project == project,
-                    labeling_tasks.c.item_id == item,
-                )
-                .values(prediction_version=version, pushed_at=utcnow())
+                _task_of(tool, project, item).values(prediction_version=version, pushed_at=utcnow())
             )
+
+
+def _task_of(tool: str, project: str, item: int) -> Any:
+    """An UPDATE of one item's task row."""
+    return update(labeling_tasks).where(
+        labeling_tasks.c.tool == tool, labeling_tasks.c.project == project, labeling_tasks.c.item_id == item
+    )
 
 
 def delete_tasks(catalog: Catalog, tool: str, project: str, items: Sequence[int]) -> None:
