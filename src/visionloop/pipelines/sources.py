@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-from visionloop.core.errors import ConfigError, MissingDependencyError
+from visionloop.core.errors import ConfigError
 from visionloop.project import Project
 from visionloop.project.config import TriggerConfig
 from visionloop.storage import is_remote
@@ -132,18 +132,6 @@ def _plain_uri(uri: str, source: str) -> str:
 
 
 def _sqs_client(project: Project) -> Any:
-    try:
-        import botocore.session
-    except ImportError as exc:
-        raise MissingDependencyError("botocore", "s3", "Reading S3 event notifications from SQS") from exc
-    options = project.config.s3
-    region = options.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    if options.anon:
+    if project.config.s3.anon:
         raise ConfigError("an SQS queue cannot be read anonymously; give S3 credentials or use polling")
-    return botocore.session.get_session().create_client(
-        "sqs",
-        region_name=region,
-        endpoint_url=options.endpoint_url,
-        aws_access_key_id=options.key,
-        aws_secret_access_key=options.secret,
-    )
+    return project.aws_client("sqs")

@@ -6,11 +6,12 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from visionloop.catalog import Catalog
-from visionloop.core.errors import ConfigError, ProjectNotFoundError
+from visionloop.core.errors import ConfigError, MissingDependencyError, ProjectNotFoundError
 from visionloop.project.config import CONFIG_NAME, ProjectConfig, dump_config, load_config
 from visionloop.storage import Filesystem, atomic_write_local, is_remote
 
@@ -84,6 +85,21 @@ class Project:
     @cached_property
     def storage(self) -> Filesystem:
         return Filesystem(self.storage_url, self.config.s3.fsspec_options())
+
+    def aws_client(self, service: str) -> Any:
+        """A botocore client (``s3``, ``sqs``) with this project's S3 settings; botocore comes with s3fs."""
+        try:
+            import botocore.session
+        except ImportError as exc:
+            raise MissingDependencyError("botocore", "s3", f"Talking to {service.upper()}") from exc
+        options = self.config.s3
+        return botocore.session.get_session().create_client(
+            service,
+            region_name=options.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            endpoint_url=options.endpoint_url,
+            aws_access_key_id=options.key,
+            aws_secret_access_key=options.secret,
+        )
 
     def filesystem_for(self, url: str) -> Filesystem:
         """A filesystem for a source URL, with this project's S3 settings applied to ``s3://``."""

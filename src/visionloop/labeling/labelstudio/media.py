@@ -10,6 +10,7 @@ is refused with the item and the reason, never guessed at.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from visionloop.catalog import Catalog
@@ -30,6 +31,7 @@ class ImageLinks:
         self.project, self.catalog, self.target = project, catalog, target
         self.root = local_files_root(target.settings)
         self._connected: set[str] = set(read_cursor(catalog, self._storages_key) or [])
+        self._signer: Any = None
 
     @property
     def _storages_key(self) -> str:
@@ -37,8 +39,12 @@ class ImageLinks:
 
     def url(self, item: ItemRecord) -> str:
         if item.uri.startswith("s3://"):
-            filesystem = self.project.filesystem_for(item.uri)
-            signed: str = filesystem.fs.sign(item.uri, expiration=self.target.settings.presign_expiry_s)
+            bucket, _, key = item.uri[len("s3://") :].partition("/")
+            signed: str = self._s3().generate_presigned_url(
+                "get_object",
+                Params={"Bucket": bucket, "Key": key},
+                ExpiresIn=self.target.settings.presign_expiry_s,
+            )
             return signed
         if is_remote(item.uri):
             raise UnsafePathError(
@@ -47,6 +53,13 @@ class ImageLinks:
         relative = self._relative(item)
         self._connect(relative.parts[0])
         return f"/data/local-files/?d={quote(relative.as_posix())}"
+
+    def _s3(self) -> Any:
+        """One botocore client for every signature: signing is local arithmetic, while s3fs's
+        ``sign`` costs ~0.2 s a URL through its event loop (200 s for 1,000 tasks)."""
+        if self._signer is None:
+            self._signer = self.project.aws_client("s3")
+        return self._signer
 
     def _relative(self, item: ItemRecord) -> Path:
         if self.root is None:
