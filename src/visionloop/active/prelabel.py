@@ -17,13 +17,14 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from visionloop.active.prelabel_batch import Decoded, Predicted, decode_item, predict_decoded
 from visionloop.active.store import (
     PRELABEL_KIND,
     ItemChoice,
@@ -31,20 +32,19 @@ from visionloop.active.store import (
     prelabel_items,
     write_embeddings_chunk,
 )
-from visionloop.active.uncertainty import item_confidence
 from visionloop.catalog import Catalog
-from visionloop.core.errors import ValidationError, VisionloopError
+from visionloop.core.errors import ValidationError
 from visionloop.core.labels import Label
 from visionloop.datasets.records import ImageReader
 from visionloop.project import Project
 from visionloop.tasks.onnx_runtime import SessionSettings, available_cores
 from visionloop.tasks.predictor import Predictor, Runtime, load_project_predictor
 from visionloop.tasks.registry import squashed_input_size
-from visionloop.tasks.rescale import rescale_label
 
 __all__ = ["PrelabelOptions", "PrelabelReport", "default_workers", "prelabel"]
 
 Progress = Callable[[int, int], None]
+Executor = Literal["local", "ray"]
 MAX_DEFAULT_WORKERS = 8
 
 
@@ -69,6 +69,8 @@ class PrelabelOptions:
     limit: int | None = None
     draft: bool = True
     runtime: Runtime = "auto"
+    executor: Executor = "local"
+    ray_address: str | None = None  # None: the cluster in $RAY_ADDRESS, else a local Ray instance
 
 
 @dataclass
@@ -110,13 +112,9 @@ class _ItemImages(Dataset[tuple[int, npt.NDArray[np.uint8] | None, tuple[int, in
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[int, npt.NDArray[np.uint8] | None, tuple[int, int], str]:
+    def __getitem__(self, index: int) -> Decoded:
         item_id, uri = self.items[index]
-        try:
-            image, full = self.reader.reduced(uri, self.at_least, self.resize_to)
-            return item_id, image, full, ""
-        except (VisionloopError, OSError) as exc:
-            return item_id, None, (0, 0), f"{uri}: {exc}"
+        return decode_item(self.reader, item_id, uri, self.at_least, self.resize_to)
 
 
 def _as_list(batch: list[Any]) -> list[Any]:
@@ -193,38 +191,55 @@ def _predict(
     at_least = trained.artifact.model.image_size if options.draft else None
     resize_to = squashed_input_size(trained.artifact) if options.draft else None
     reader = ImageReader(project.config.s3.fsspec_options())
+    folder = embeddings_dir(project, report.run_id)
+    pending: list[tuple[int, Label, float | None]] = []
+    pending_rows: list[npt.NDArray[np.float32]] = []
+    started = time.perf_counter()
+    seen = 0
+    for batch in _batches(trained, todo, options, reader, at_least, resize_to, project):
+        predicted, rows, failed = batch
+        report.failed.extend(failed)
+        pending.extend(predicted)
+        if rows is not None:
+            pending_rows.append(rows)
+            report.embedding_dim = int(rows.shape[1])
+        seen += len(predicted) + len(failed)
+        if len(pending) >= options.chunk:
+            _flush(catalog, trained, folder, pending, pending_rows, report)
+        if progress is not None:
+            progress(seen, len(todo))
+    _flush(catalog, trained, folder, pending, pending_rows, report)
+    report.seconds = time.perf_counter() - started
+    report.images_per_second = report.predicted / report.seconds if report.seconds > 0 else 0.0
+
+
+Batch = tuple[list[Predicted], npt.NDArray[np.float32] | None, list[dict[str, str]]]
+
+
+def _batches(
+    trained: Predictor,
+    todo: list[tuple[int, str]],
+    options: PrelabelOptions,
+    reader: ImageReader,
+    at_least: int | None,
+    resize_to: tuple[int, int] | None,
+    project: Project,
+) -> Iterator[Batch]:
+    """Predicted batches: here (data-loader workers decode) or on Ray (actors decode and predict)."""
+    if options.executor == "ray":
+        from visionloop.active.prelabel_ray import ray_batches
+
+        yield from ray_batches(trained, todo, options, project, at_least, resize_to)
+        return
     loader: DataLoader[Any] = DataLoader(
         _ItemImages(todo, reader, at_least, resize_to),
         batch_size=options.batch_size,
         num_workers=options.workers,
         collate_fn=_as_list,
     )
-    folder = embeddings_dir(project, report.run_id)
-    pending: list[tuple[int, Label, float | None]] = []
-    pending_rows: list[npt.NDArray[np.float32]] = []
-    started = time.perf_counter()
-    seen = 0
     with torch.inference_mode(), _torch_threads(trained.runtime, options.workers):
         for batch in loader:
-            good = [(item_id, image, full) for item_id, image, full, _ in batch if image is not None]
-            report.failed.extend(
-                {"item": str(item_id), "reason": error} for item_id, image, _, error in batch if image is None
-            )
-            if good:
-                labels, rows = trained.predict_and_embed([image for _, image, _ in good])
-                for (item_id, image, full), label in zip(good, labels, strict=True):
-                    moved = rescale_label(label, (int(image.shape[0]), int(image.shape[1])), full)
-                    pending.append((item_id, moved, item_confidence(moved)))
-                pending_rows.append(rows)
-                report.embedding_dim = int(rows.shape[1])
-            seen += len(batch)
-            if len(pending) >= options.chunk:
-                _flush(catalog, trained, folder, pending, pending_rows, report)
-            if progress is not None:
-                progress(seen, len(todo))
-    _flush(catalog, trained, folder, pending, pending_rows, report)
-    report.seconds = time.perf_counter() - started
-    report.images_per_second = report.predicted / report.seconds if report.seconds > 0 else 0.0
+            yield predict_decoded(trained, batch)
 
 
 @contextmanager

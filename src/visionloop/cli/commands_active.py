@@ -74,6 +74,17 @@ def prelabel(
     runtime: Annotated[
         str, typer.Option(help="auto (ONNX Runtime when the model has a current ONNX export), onnx or torch.")
     ] = "auto",
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local (this machine; needs no Ray) or ray (Ray Data actors, --workers of them, that load "
+            "the model once; the predictions are the same)."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to use with --executor ray. Default: $RAY_ADDRESS, else a local Ray."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     from visionloop.active.prelabel import PrelabelOptions, default_workers
@@ -83,6 +94,8 @@ def prelabel(
         raise typer.BadParameter("use unlabeled, labeled or all", param_hint="--items")
     if runtime not in ("auto", "onnx", "torch"):
         raise typer.BadParameter("use auto, onnx or torch", param_hint="--runtime")
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter("use local or ray", param_hint="--executor")
     project = current_project(ctx)
     options = PrelabelOptions(
         items=items,  # type: ignore[arg-type]  # checked above
@@ -92,6 +105,8 @@ def prelabel(
         limit=limit,
         draft=draft,
         runtime=runtime,  # type: ignore[arg-type]  # checked above
+        executor=executor,  # type: ignore[arg-type]  # checked above
+        ray_address=ray_address,
     )
     folder = model_argument(project, model)
     with _ProgressBar("pre-labeling", quiet=json_output) as update:
