@@ -71,7 +71,8 @@ def push(
 
 Incremental and safe to repeat: an annotation already pulled and unchanged is never imported
 twice; an edited one becomes a new label version; skipped ones and ones that do not fit the
-label schema are recorded with the reason, never imported.
+label schema are recorded with the reason, never imported; deleted ones are recorded as
+deleted (the label history stays in the catalog).
 """
     ),
 )
@@ -86,7 +87,7 @@ def pull(ctx: typer.Context, json_output: Json = False) -> None:
         return
     stdout.print(
         f"{report.tasks} changed tasks: [green]{report.imported} new[/], {report.updated} edited, "
-        f"{report.unchanged} unchanged, {report.skipped} skipped, "
+        f"{report.unchanged} unchanged, {report.skipped} skipped, {report.deleted} deleted, "
         f"[{'red' if report.invalid else 'default'}]{report.invalid} invalid[/] in {report.seconds:.1f} s"
     )
     for problem in report.problems or []:

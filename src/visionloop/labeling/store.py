@@ -21,6 +21,8 @@ from visionloop.catalog.tables import cursors, labeling_annotations, labeling_ta
 __all__ = [
     "PulledAnnotation",
     "delete_tasks",
+    "live_annotations_by_task",
+    "mark_deleted",
     "pulled_annotations",
     "read_cursor",
     "record_pulled",
@@ -145,6 +147,25 @@ def pulled_annotations(
     return found
 
 
+def live_annotations_by_task(
+    catalog: Catalog, tool: str, project: str, task_ids: Sequence[int]
+) -> dict[int, set[int]]:
+    """task id -> the tool annotation ids recorded for it and not yet seen deleted."""
+    found: dict[int, set[int]] = {}
+    ids = list(task_ids)
+    with read_connection(catalog.engine) as connection:
+        for start in range(0, len(ids), 500):
+            query = select(labeling_annotations.c.task_id, labeling_annotations.c.external_id).where(
+                labeling_annotations.c.tool == tool,
+                labeling_annotations.c.project == project,
+                labeling_annotations.c.state != "deleted",
+                labeling_annotations.c.task_id.in_(ids[start : start + 500]),
+            )
+            for task, external in connection.execute(query):
+                found.setdefault(int(task), set()).add(int(external))
+    return found
+
+
 def record_pulled(
     connection: Connection,
     tool: str,
@@ -180,4 +201,23 @@ def record_pulled(
     if not changed.rowcount:
         connection.execute(
             insert(labeling_annotations).values(tool=tool, project=project, external_id=external_id, **values)
+        )
+
+
+def mark_deleted(catalog: Catalog, tool: str, project: str, external_ids: Sequence[int], stamp: str) -> None:
+    """Record tool annotations as deleted there; the catalog version each became stays linked."""
+    with write_transaction(catalog.engine) as connection:
+        connection.execute(
+            update(labeling_annotations)
+            .where(
+                labeling_annotations.c.tool == tool,
+                labeling_annotations.c.project == project,
+                labeling_annotations.c.external_id.in_(list(external_ids)),
+            )
+            .values(
+                state="deleted",
+                reason="deleted in Label Studio",
+                external_updated_at=stamp,
+                pulled_at=utcnow(),
+            )
         )

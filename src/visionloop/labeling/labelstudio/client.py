@@ -138,6 +138,7 @@ def _message(response: Any) -> str:
     except ValueError:
         return str(response.text[:300] or response.reason_phrase)
     if isinstance(body, dict):
-        detail = body.get("detail") or body.get("validation_errors") or body
-        return str(detail)[:500]
+        detail = body.get("detail") or body
+        errors = body.get("validation_errors")  # the useful part of a "Validation error" detail
+        return (f"{detail}: {errors}" if errors else str(detail))[:500]
     return str(body)[:500]

@@ -64,11 +64,17 @@ def connect(
         found = next((p for p in _projects(client, title) if p.get("title") == title), None)
     if found is None:
         found = client.post("/api/projects", {"title": title, "label_config": config})
-    elif found.get("label_config") != config:
+    elif _normal(found.get("label_config")) != _normal(config):
+        # Label Studio re-validates every annotation on a config change: only send a real change
         client.patch(f"/api/projects/{found['id']}", {"label_config": config})
     project_id = int(found["id"])
     write_cursor(catalog, remembered, project_id)
     return LabelStudioProject(client, project_id, f"{client.url}#{project_id}", settings)
+
+
+def _normal(config: Any) -> str:
+    """A config with whitespace collapsed: Label Studio stores it stripped (no final newline)."""
+    return " ".join(str(config or "").split())
 
 
 def _projects(client: LabelStudioClient, title: str) -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ race). It polls, so webhooks Label Studio never delivered lose nothing. Each ann
 recorded under its Label Studio id with its ``updated_at``: an unchanged one is never imported
 again, an edited one becomes a new label version (the history stays), a cancelled one is
 recorded as skipped, and one whose regions cannot become a label is recorded as invalid with
-the reason. The label version and that record commit in one transaction.
+the reason. The label version and that record commit in one transaction. Deleting an annotation
+also bumps its task's ``updated_at``: a pulled annotation missing from its changed task is
+recorded as deleted (the catalog keeps the label history; nothing is retracted silently).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from visionloop.labeling.labelstudio.connection import TOOL, LabelStudioProject,
 from visionloop.labeling.labelstudio.push import ITEM_FIELD
 from visionloop.labeling.store import (
     PulledAnnotation,
+    live_annotations_by_task,
+    mark_deleted,
     pulled_annotations,
     read_cursor,
     record_pulled,
@@ -52,6 +56,7 @@ class PullReport:
     unchanged: int = 0
     skipped: int = 0
     invalid: int = 0
+    deleted: int = 0  # pulled before, since deleted in Label Studio (recorded, label history kept)
     unknown_tasks: int = 0  # tasks visionloop did not push and that name no catalog item
     seconds: float = 0.0
     problems: list[str] | None = None
@@ -103,7 +108,10 @@ def _pull(
                 ],
             }
         }
-    tasks = [task for task in target.client.tasks(target.project_id, query=query) if task.get("annotations")]
+    changed = list(target.client.tasks(target.project_id, query=query))
+    # a task whose last annotation was deleted has none left, yet must be looked at
+    live = live_annotations_by_task(catalog, TOOL, target.key, [int(task["id"]) for task in changed])
+    tasks = [task for task in changed if task.get("annotations") or int(task["id"]) in live]
     report.tasks = len(tasks)
     schema = catalog.get_schema() or project.config.labels
     items_by_task = {task: item for item, (task, _version) in task_map(catalog, TOOL, target.key).items()}
@@ -117,8 +125,13 @@ def _pull(
         if item is None:
             report.unknown_tasks += 1
             continue
-        for annotation in task["annotations"]:
+        for annotation in task.get("annotations") or []:
             _one(catalog, target, schema, users, int(task["id"]), item, annotation, seen, report)
+        present = {int(a["id"]) for a in task.get("annotations") or [] if "id" in a}
+        gone = live.get(int(task["id"]), set()) - present
+        if gone:
+            mark_deleted(catalog, TOOL, target.key, sorted(gone), str(task.get("updated_at") or ""))
+            report.deleted += len(gone)
         stamp = task.get("updated_at")
         if isinstance(stamp, str) and (newest is None or _time(stamp) > _time(str(newest))):
             newest = stamp
