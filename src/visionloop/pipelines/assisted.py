@@ -18,7 +18,7 @@ from visionloop.active.select import select_items
 from visionloop.active.store import PRELABEL_KIND
 from visionloop.active.strategies import STRATEGIES
 from visionloop.pipelines.runner import Pipeline, Step, StepContext
-from visionloop.pipelines.steps import ingest_source, train_model
+from visionloop.pipelines.steps import ingest_source, latest_attempt, train_model
 
 __all__ = ["PIPELINE", "AssistedParams"]
 
@@ -70,9 +70,7 @@ def _prelabel(ctx: StepContext) -> dict[str, Any]:
     """Predict the unlabelled pool; an interrupted pre-label run resumes from its stored predictions."""
     params = _params(ctx)
     model = str(ctx.output("train", "model"))
-    earlier = next(
-        (run for run in ctx.child_runs(PRELABEL_KIND) if run.status in ("succeeded", "running")), None
-    )
+    earlier = latest_attempt(ctx.child_runs(PRELABEL_KIND))
     if earlier is not None and earlier.status == "succeeded":
         return {"run_id": earlier.id, **_counts(earlier.outputs)}
     options = PrelabelOptions(

@@ -15,11 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from visionloop.core.errors import ValidationError
 from visionloop.pipelines.runner import Pipeline, Step, StepContext
-from visionloop.pipelines.steps import train_model
+from visionloop.pipelines.steps import evaluate_trained, train_model
 
-__all__ = ["PIPELINE", "BuildParams", "evaluate_step", "promote_once", "registered_version"]
+__all__ = ["PIPELINE", "BuildParams", "promote_once", "registered_version"]
 
-EVALUATE_KIND = "evaluate"
 TUNE_KIND = "tune"
 
 
@@ -84,33 +83,10 @@ def _tuned(ctx: StepContext, settings: dict[str, Any], trials: int) -> dict[str,
     return apply_overrides(settings, [f"{key}={value}" for key, value in best.items()])
 
 
-def evaluate_step(
-    ctx: StepContext, model: str, train_run: str, split: str, robustness: bool
-) -> dict[str, Any]:
-    """Evaluate a training run's model (a finished evaluation of the same run is reused)."""
-    from visionloop.evaluation.corruptions import CORRUPTIONS
-    from visionloop.evaluation.evaluate import evaluate_model
-
-    with ctx.project.open_catalog() as catalog:
-        earlier = [r for r in catalog.child_runs(train_run, EVALUATE_KIND) if r.status == "succeeded"]
-    if earlier:
-        outputs = earlier[0].outputs or {}
-        return {"run_id": earlier[0].id, "passed": bool((outputs.get("gate") or {}).get("passed", True))}
-    corruptions = tuple(CORRUPTIONS) if robustness else ()
-    result = evaluate_model(ctx.project, model, split=split, corruptions=corruptions, explain=0)
-    robust = result.metrics.get("robustness") or {}
-    return {
-        "run_id": result.run_id,
-        "passed": result.gate.passed,
-        "reasons": list(result.gate.reasons) if not result.gate.passed else [],
-        "max_robustness_drop": robust.get("max_drop") if isinstance(robust, dict) else None,
-    }
-
-
 def _evaluate(ctx: StepContext) -> dict[str, Any]:
     params = _params(ctx)
     train_run = str(ctx.output("train", "run_id"))
-    return evaluate_step(ctx, train_run, train_run, params.eval_split, params.robustness)
+    return evaluate_trained(ctx, train_run, params.eval_split, params.robustness)
 
 
 def _gate(ctx: StepContext) -> dict[str, Any]:

@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict
 from visionloop.core.errors import ValidationError
 from visionloop.pipelines.build import promote_once
 from visionloop.pipelines.runner import Pipeline, Step, StepContext, StepWaiting
+from visionloop.pipelines.steps import EVALUATE_KIND
 from visionloop.registry import PRODUCTION, ModelVersion, project_registry
 
 __all__ = ["PIPELINE", "DeployParams"]
 
 STAGING = "staging"
-EVALUATE_KIND = "evaluate"
 
 
 class DeployParams(BaseModel):

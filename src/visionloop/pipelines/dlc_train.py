@@ -27,13 +27,12 @@ from visionloop.core.errors import ConfigError, ValidationError
 from visionloop.core.schema import TaskType
 from visionloop.formats.safeio import extract_zip
 from visionloop.pipelines.runner import Pipeline, Step, StepContext
-from visionloop.pipelines.steps import project_ingest_options, train_model
+from visionloop.pipelines.steps import evaluate_trained, project_ingest_options, train_model
 from visionloop.storage import is_remote
 
 __all__ = ["PIPELINE", "DlcTrainParams"]
 
 UPLOADS = "uploads"
-EVALUATE_KIND = "evaluate"
 EXPORT_KIND = "export-model"
 
 
@@ -144,15 +143,9 @@ def _train(ctx: StepContext) -> dict[str, Any]:
 
 
 def _evaluate(ctx: StepContext) -> dict[str, Any]:
-    from visionloop.evaluation.evaluate import evaluate_model
-
-    train_run = str(ctx.output("train", "run_id"))
-    with ctx.project.open_catalog() as catalog:
-        earlier = [run for run in catalog.child_runs(train_run, EVALUATE_KIND) if run.status == "succeeded"]
-    if earlier:
-        return {"run_id": earlier[0].id, "metrics": _scalars((earlier[0].outputs or {}).get("metrics") or {})}
-    result = evaluate_model(ctx.project, train_run, split=_params(ctx).eval_split, corruptions=(), explain=0)
-    return {"run_id": result.run_id, "metrics": _scalars(result.metrics), "passed": result.gate.passed}
+    return evaluate_trained(
+        ctx, str(ctx.output("train", "run_id")), _params(ctx).eval_split, robustness=False
+    )
 
 
 def _export(ctx: StepContext) -> dict[str, Any]:
@@ -184,10 +177,6 @@ def _export(ctx: StepContext) -> dict[str, Any]:
     written.append(target.write_bytes("evaluation.json", json.dumps(evaluation, indent=2).encode()))
     ctx.log(f"    model and evaluation written to {out}")
     return {"out": out, "files": written, "export_run": ctx.state.get("export_run")}
-
-
-def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in metrics.items() if isinstance(value, int | float | str | None)}
 
 
 PIPELINE = Pipeline(

@@ -267,4 +267,4 @@ def _execute(
         mark_succeeded(catalog, run_id, record.position, result)
         outputs[step.name] = result
         say(f"    done in {time.perf_counter() - started:.1f} s")
-    catalog.finish_run(run_id, {"steps": {name: out for name, out in outputs.items()}})
+    catalog.finish_run(run_id, {"steps": dict(outputs)})

@@ -16,9 +16,17 @@ from visionloop.ingest.ingest import AUTO_SPLIT
 from visionloop.pipelines.runner import StepContext
 from visionloop.project import Project
 
-__all__ = ["ingest_source", "project_ingest_options", "train_model"]
+__all__ = [
+    "EVALUATE_KIND",
+    "evaluate_trained",
+    "ingest_source",
+    "latest_attempt",
+    "project_ingest_options",
+    "train_model",
+]
 
 TRAIN_KIND = "train"
+EVALUATE_KIND = "evaluate"  # an evaluation is a child run of the training run it evaluates
 
 
 def project_ingest_options(project: Project, **overrides: Any) -> IngestOptions:
@@ -61,7 +69,7 @@ def train_model(ctx: StepContext, settings: dict[str, Any]) -> dict[str, Any]:
     from visionloop.training.config import load_train_config
     from visionloop.training.run import train_project
 
-    earlier = _latest(ctx.child_runs(TRAIN_KIND))
+    earlier = latest_attempt(ctx.child_runs(TRAIN_KIND))
     if earlier is not None and earlier.status == "succeeded":
         return _trained(earlier)
     config = load_train_config(ctx.project.config.train, settings=settings)
@@ -86,6 +94,33 @@ def _trained(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def _latest(runs: list[RunRecord]) -> RunRecord | None:
+def evaluate_trained(ctx: StepContext, train_run: str, split: str, robustness: bool) -> dict[str, Any]:
+    """Evaluate a training run's model, or reuse a finished evaluation of it (an earlier attempt's);
+    either way the outputs are read back from the stored evaluate run, so they look the same."""
+    from visionloop.evaluation.corruptions import CORRUPTIONS
+    from visionloop.evaluation.evaluate import evaluate_model
+
+    with ctx.project.open_catalog() as catalog:
+        done = [run for run in catalog.child_runs(train_run, EVALUATE_KIND) if run.status == "succeeded"]
+    if done:
+        record = done[0]
+    else:
+        corruptions = tuple(CORRUPTIONS) if robustness else ()
+        result = evaluate_model(ctx.project, train_run, split=split, corruptions=corruptions, explain=0)
+        with ctx.project.open_catalog() as catalog:
+            record = catalog.get_run(str(result.run_id))
+    outputs = record.outputs or {}
+    gate = outputs.get("gate") or {}
+    metrics = dict(outputs.get("metrics") or {})
+    return {
+        "run_id": record.id,
+        "passed": bool(gate.get("passed", True)),
+        "reasons": [] if gate.get("passed", True) else list(gate.get("reasons") or []),
+        "metrics": metrics,
+        "max_robustness_drop": metrics.get("robustness_max_drop"),
+    }
+
+
+def latest_attempt(runs: list[RunRecord]) -> RunRecord | None:
     """The newest attempt that can still count: failed attempts are history, not progress."""
     return next((run for run in runs if run.status in ("succeeded", "running")), None)

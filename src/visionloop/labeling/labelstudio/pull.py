@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from visionloop.catalog import Catalog
+from visionloop.catalog.engine import write_transaction
 from visionloop.catalog.records import AnnotationRecord
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import LabelSchema
@@ -205,8 +206,6 @@ def _record_only(
     state: str,
     reason: str,
 ) -> None:
-    from visionloop.catalog.engine import write_transaction
-
     with write_transaction(catalog.engine) as connection:
         record(connection, state, None, reason)
 

@@ -158,7 +158,8 @@ def _reconcile(catalog: Catalog, target: LabelStudioProject) -> int:
 
 
 def _items(catalog: Catalog, wanted: list[int]) -> list[ItemRecord]:
-    by_id = {item.id: item for item in catalog.iter_items() if item.id in set(wanted)}
+    wanted_ids = set(wanted)
+    by_id = {item.id: item for item in catalog.iter_items() if item.id in wanted_ids}
     missing = [item for item in wanted if item not in by_id]
     if missing:
         raise ValidationError(
