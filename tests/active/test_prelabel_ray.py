@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +13,8 @@ from visionloop.active.prelabel import PrelabelOptions, prelabel
 from visionloop.active.store import embeddings_dir, load_embeddings
 from visionloop.core.schema import TaskType
 
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def test_ray_prelabel_equals_local(tmp_path: Path, local_ray: None) -> None:

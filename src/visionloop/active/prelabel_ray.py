@@ -4,12 +4,15 @@ Each actor runs exactly the local executor's decode and predict code (:mod:`prel
 the labels are the same; this process only writes what comes back, in the same chunks, to the
 catalog and the embedding files, so resuming a killed run works as it does locally. Labels
 travel as core JSON, embeddings as float32 rows. ``options.workers`` actors (at least one) run
-on the cluster at ``options.ray_address`` (or ``$RAY_ADDRESS``); with neither and no Ray running
-in this process, a local Ray instance is started.
+on the cluster at ``options.ray_address`` (else the project's ``executor.address``, else
+``$RAY_ADDRESS``); with none and no Ray running in this process, a local Ray instance is
+started. Each actor gets the project's ``executor.cpus_per_worker`` CPUs (its model's thread
+count) and ``executor.gpus_per_worker`` GPUs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,10 @@ import numpy.typing as npt
 import orjson
 
 from visionloop.active.prelabel_batch import Predicted, decode_item, predict_decoded
-from visionloop.core.errors import MissingDependencyError
-from visionloop.core.labels import Label, label_from_dict
+from visionloop.core.labels import label_from_dict
 from visionloop.datasets.records import ImageReader
 from visionloop.project import Project
+from visionloop.project.executor import ray_module
 from visionloop.tasks.onnx_runtime import SessionSettings
 from visionloop.tasks.predictor import Predictor, load_predictor
 
@@ -41,14 +44,17 @@ class _PredictActor:
         s3_options: dict[str, Any],
         at_least: int | None,
         resize_to: tuple[int, int] | None,
+        threads: int,
     ) -> None:
-        self.trained, _ = load_predictor(Path(folder), runtime, SessionSettings(busy_wait=False))
+        session = SessionSettings(threads=threads, busy_wait=False)
+        self.trained, _ = load_predictor(Path(folder), runtime, session)
         self.reader = ImageReader(s3_options)
-        self.at_least, self.resize_to = at_least, resize_to
+        self.at_least, self.resize_to, self.threads = at_least, resize_to, threads
 
     def __call__(self, batch: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
         import torch
 
+        torch.set_num_threads(self.threads)
         decoded = [
             decode_item(self.reader, int(item), str(uri), self.at_least, self.resize_to)
             for item, uri in zip(batch["item"], batch["uri"], strict=True)
@@ -75,10 +81,6 @@ class _PredictActor:
         }
 
 
-def _json(label: Label) -> str:
-    return orjson.dumps(label.to_dict()).decode()
-
-
 def _score(score: float | None) -> float:
     return np.nan if score is None else float(score)
 
@@ -92,14 +94,12 @@ def ray_batches(
     resize_to: tuple[int, int] | None,
 ) -> Iterator[Batch]:
     """The local executor's batches, computed by ``options.workers`` Ray actors."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError("ray", "ray", "Pre-labeling with --executor ray") from exc
     if not todo:
         return
-    if not ray.is_initialized():
-        ray.init(address=options.ray_address, include_dashboard=False, log_to_driver=False)
+    settings = project.config.executor
+    if options.ray_address:
+        settings = settings.model_copy(update={"address": options.ray_address})
+    ray = ray_module(settings, "Pre-labeling with --executor ray")
     dataset = ray.data.from_items([{"item": item, "uri": uri} for item, uri in todo])
     predicted = dataset.map_batches(
         _PredictActor,
@@ -109,11 +109,13 @@ def ray_batches(
             project.config.s3.fsspec_options(),
             at_least,
             resize_to,
+            max(1, math.ceil(settings.cpus_per_worker)),
         ),
         batch_size=options.batch_size,
         batch_format="numpy",
         concurrency=max(1, options.workers),
-        num_cpus=1,
+        num_cpus=settings.cpus_per_worker,
+        num_gpus=settings.gpus_per_worker,
     )
     for batch in predicted.iter_batches(batch_size=options.batch_size, batch_format="numpy"):
         yield _unpack(batch)

@@ -9,7 +9,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from visionloop.cli.context import MODEL_HELP, current_project, model_argument
+from visionloop.cli.executor_options import ExecutorOption, RayAddressOption
 from visionloop.cli.output import print_json, stderr, stdout
+from visionloop.project.executor import choose_executor
 
 PRELABEL_HELP = """Predict labels for catalog items with MODEL (a training run id or a model folder).
 
@@ -59,7 +61,13 @@ def prelabel(
     ] = "unlabeled",
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Images per forward pass.")] = 32,
     workers: Annotated[
-        int | None, typer.Option(min=0, max=64, help="Decoding worker processes. Default: one per core.")
+        int | None,
+        typer.Option(
+            min=0,
+            max=1024,
+            help="Decoding worker processes (local; default one per core) or Ray actors (ray; default "
+            "the project's executor.workers).",
+        ),
     ] = None,
     chunk: Annotated[int, typer.Option(min=1, help="Items per commit (and per embeddings file).")] = 1024,
     limit: Annotated[int | None, typer.Option(min=1, help="Predict at most this many items.")] = None,
@@ -74,17 +82,8 @@ def prelabel(
     runtime: Annotated[
         str, typer.Option(help="auto (ONNX Runtime when the model has a current ONNX export), onnx or torch.")
     ] = "auto",
-    executor: Annotated[
-        str,
-        typer.Option(
-            help="local (this machine; needs no Ray) or ray (Ray Data actors, --workers of them, that load "
-            "the model once; the predictions are the same)."
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="Ray cluster to use with --executor ray. Default: $RAY_ADDRESS, else a local Ray."),
-    ] = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     from visionloop.active.prelabel import PrelabelOptions, default_workers
@@ -94,19 +93,20 @@ def prelabel(
         raise typer.BadParameter("use unlabeled, labeled or all", param_hint="--items")
     if runtime not in ("auto", "onnx", "torch"):
         raise typer.BadParameter("use auto, onnx or torch", param_hint="--runtime")
-    if executor not in ("local", "ray"):
-        raise typer.BadParameter("use local or ray", param_hint="--executor")
     project = current_project(ctx)
+    settings = choose_executor(project.config.executor, executor, ray_address)
+    if workers is None:
+        workers = settings.workers if settings.kind == "ray" else default_workers()
     options = PrelabelOptions(
         items=items,  # type: ignore[arg-type]  # checked above
         batch_size=batch_size,
-        workers=default_workers() if workers is None else workers,
+        workers=workers,
         chunk=chunk,
         limit=limit,
         draft=draft,
         runtime=runtime,  # type: ignore[arg-type]  # checked above
-        executor=executor,  # type: ignore[arg-type]  # checked above
-        ray_address=ray_address,
+        executor=settings.kind,
+        ray_address=settings.address,
     )
     folder = model_argument(project, model)
     with _ProgressBar("pre-labeling", quiet=json_output) as update:

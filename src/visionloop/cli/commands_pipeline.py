@@ -9,7 +9,9 @@ import typer
 from rich.table import Table
 
 from visionloop.cli.context import current_project, run_command
+from visionloop.cli.executor_options import ExecutorOption, RayAddressOption
 from visionloop.cli.output import log_line, paragraphs, print_json, stdout
+from visionloop.project.executor import choose_executor
 
 HELP = """Named pipelines: the loop's steps wired together, recorded, resumable.
 
@@ -49,12 +51,14 @@ def _finish(run: Any, json_output: bool) -> None:
         raise typer.Exit(1)
 
 
-def _execute(project: Any, run_id: str, json_output: bool, pipeline: Any = None) -> None:
+def _execute(
+    project: Any, run_id: str, json_output: bool, pipeline: Any = None, executor: Any = None
+) -> None:
     """Run ``run_id`` from its first unfinished step; on a failure, say how to continue it."""
     from visionloop.pipelines.runner import resume_pipeline
 
     try:
-        result = resume_pipeline(project, run_id, log=log_line, pipeline=pipeline)
+        result = resume_pipeline(project, run_id, log=log_line, pipeline=pipeline, executor=executor)
     except Exception:
         log_line(f"continue it with: visionloop pipeline resume {run_id}")
         raise
@@ -119,6 +123,8 @@ def run(
     params_file: Annotated[
         Path | None, typer.Option("--params", help="YAML file of parameters.", exists=True, dir_okay=False)
     ] = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
     json_output: Json = False,
 ) -> None:
     from visionloop.pipelines.named import get_pipeline
@@ -126,19 +132,31 @@ def run(
 
     project = current_project(ctx)
     pipeline = get_pipeline(name)
-    run_id = start_pipeline(project, pipeline, _params(params_file, assignments))
-    log_line(f"pipeline {name}: run {run_id}")
-    _execute(project, run_id, json_output, pipeline)
+    where = choose_executor(project.config.executor, executor, ray_address)
+    run_id = start_pipeline(project, pipeline, _params(params_file, assignments), executor=where.kind)
+    log_line(f"pipeline {name}: run {run_id}" + (" (steps as Ray tasks)" if where.kind == "ray" else ""))
+    _execute(project, run_id, json_output, pipeline, where)
 
 
-@pipeline_app.command("resume", help="Continue a run from its first unfinished step (after a crash, a wait).")
+@pipeline_app.command(
+    "resume",
+    help="Continue a run from its first unfinished step (after a crash, a wait), on the executor it "
+    "started on unless --executor says otherwise.",
+)
 @run_command
 def resume(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The pipeline run id ('visionloop pipeline list --runs').")],
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
     json_output: Json = False,
 ) -> None:
-    _execute(current_project(ctx), run_id, json_output)
+    from visionloop.pipelines.runner import pipeline_run
+
+    project = current_project(ctx)
+    started_on = pipeline_run(project, run_id).executor
+    where = choose_executor(project.config.executor, executor or started_on, ray_address)
+    _execute(project, run_id, json_output, executor=where)
 
 
 @pipeline_app.command("show", help="One run: its parameters and each step's status, attempts and outputs.")

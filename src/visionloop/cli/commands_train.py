@@ -16,8 +16,11 @@ from rich.progress import (
 )
 
 from visionloop.cli.context import current_project
+from visionloop.cli.executor_options import ExecutorOption, RayAddressOption
 from visionloop.cli.output import print_json, stderr, stdout
 from visionloop.core.errors import MissingDependencyError
+from visionloop.project import ExecutorSettings
+from visionloop.project.executor import choose_executor
 
 if TYPE_CHECKING:  # torch loads only when a command trains, not for every 'visionloop' call
     from visionloop.models.artifact import ModelArtifact
@@ -34,6 +37,11 @@ checkpoint (every_steps), tracking (mlflow_uri), seed, deterministic, workers, d
 Checkpoints are written every checkpoint.every_steps steps; after a crash or kill, continue
 with --resume RUN_ID. --find-lr sweeps learning rates and suggests one; --tune runs an Optuna
 search (architecture, optimizer, learning rate, batch size, augmentation) with pruning.
+
+--executor ray trains on Ray Train with --workers data-parallel workers (gloo on CPU, NCCL when
+executor.gpus_per_worker > 0), each taking its share of every batch, so the optimiser steps are
+those of one process; with --tune, Ray Tune runs --workers trials at once (Optuna searcher, ASHA
+scheduler). Runs, metrics and models land in the catalog and runs/ as local ones do.
 """
 
 
@@ -90,17 +98,29 @@ def train(
     ] = False,
     tune: Annotated[bool, typer.Option("--tune", help="Search hyperparameters with Optuna.")] = False,
     trials: Annotated[int, typer.Option(min=1, max=10_000, help="Trials for --tune.")] = 10,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=1024,
+            help="With --executor ray: training workers (with --tune: trials at once). "
+            "Default: the project's executor.workers.",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     from visionloop.training.config import load_train_config
 
     project = current_project(ctx)
     settings = load_train_config(project.config.train, config, overrides or [])
+    where = choose_executor(project.config.executor, executor, ray_address, workers)
     if find_lr:
         _find_lr(project, settings, json_output)
         return
     if tune:
-        _tune(project, settings, trials, json_output)
+        _tune(project, settings, trials, json_output, where)
         return
     from visionloop.tasks.registry import get_task
     from visionloop.training.run import train_project
@@ -108,7 +128,9 @@ def train(
     observers = (
         [] if json_output else [_ProgressObserver(get_task(project.config.labels.task).headline_metric)]
     )
-    outcome = train_project(project, settings, resume_run=resume, observers=observers)  # type: ignore[arg-type]
+    if where.kind == "ray" and not json_output:
+        stderr.print(f"training on Ray, {where.workers} workers (progress is logged to the catalog)")
+    outcome = train_project(project, settings, resume_run=resume, observers=observers, executor=where)  # type: ignore[arg-type]
     result = outcome.result
     summary = {
         "run_id": outcome.run_id,
@@ -124,6 +146,7 @@ def train(
         "stopped_early": result.state.stopped_early,
         "images_per_second": round(result.images_per_second, 1),
         "metrics": result.artifact.metrics,
+        "executor": where.kind,
     }
     if json_output:
         print_json(summary)
@@ -152,12 +175,12 @@ def _find_lr(project: Any, settings: Any, json_output: bool) -> None:
     stdout.print(f"train with it: visionloop train optim.lr={found.suggestion:.2e}")
 
 
-def _tune(project: Any, settings: Any, trials: int, json_output: bool) -> None:
+def _tune(project: Any, settings: Any, trials: int, json_output: bool, where: ExecutorSettings) -> None:
     try:
         from visionloop.training.tune import tune_project
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError("optuna", "tune", "Hyperparameter search (--tune)") from exc
-    outcome = tune_project(project, settings, trials=trials, progress=not json_output)
+    outcome = tune_project(project, settings, trials=trials, progress=not json_output, executor=where)
     if json_output:
         print_json(outcome)
         return

@@ -14,6 +14,10 @@ A step that must wait for something outside (an approval) raises :class:`StepWai
 is left ``waiting`` and ``resume`` tries the step again later.
 
 A lease per run (see :mod:`leases`) keeps two processes from executing one run at once.
+
+With the ``ray`` executor (``executor=`` here, the project's ``executor.kind`` by default, kept
+with the run so ``resume`` uses it again) each step runs as a Ray task on the cluster while this
+process keeps the records (:mod:`ray_steps`); inside the task the step's work runs locally.
 """
 
 from __future__ import annotations
@@ -43,8 +47,9 @@ from visionloop.pipelines.store import (
     save_state,
     set_run_status,
 )
-from visionloop.project import Project
+from visionloop.project import ExecutorSettings, Project
 from visionloop.project.config import validation_problems
+from visionloop.project.executor import choose_executor
 
 __all__ = [
     "RUN_KIND",
@@ -81,6 +86,11 @@ class StepContext:
     attempt: int
     log: Log
     _position: int = 0
+
+    @property
+    def position(self) -> int:
+        """The step's index in its pipeline."""
+        return self._position
 
     def save_state(self, **values: Any) -> None:
         """Record progress notes (``ctx.state``) now, so the next attempt after a crash finds them."""
@@ -136,6 +146,7 @@ class PipelineRun:
     steps: list[StepRecord] = field(default_factory=list)
     error: str | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"
 
     @property
     def outputs(self) -> dict[str, dict[str, Any]]:
@@ -149,19 +160,26 @@ class PipelineRun:
             "params": self.params,
             "inputs": self.inputs,
             "error": self.error,
+            "executor": self.executor,
             "steps": [step.to_dict() for step in self.steps],
         }
 
 
 def start_pipeline(
-    project: Project, pipeline: Pipeline, params: Mapping[str, Any], *, inputs: dict[str, Any] | None = None
+    project: Project,
+    pipeline: Pipeline,
+    params: Mapping[str, Any],
+    *,
+    inputs: dict[str, Any] | None = None,
+    executor: str | None = None,
 ) -> str:
     """Record a new run of ``pipeline`` with every step pending; returns the run id (nothing runs yet)."""
     parsed = pipeline.parse_params({**project.config.pipelines.get(pipeline.name, {}), **params})
+    kind = choose_executor(project.config.executor, executor).kind
     with project.open_catalog() as catalog:
         run_id = catalog.start_run(
             RUN_KIND,
-            {"pipeline": pipeline.name, "params": parsed.model_dump(mode="json")},
+            {"pipeline": pipeline.name, "params": parsed.model_dump(mode="json"), "executor": kind},
             inputs or {},
         )
         create_steps(catalog, run_id, [step.name for step in pipeline.steps])
@@ -175,10 +193,12 @@ def run_pipeline(
     *,
     inputs: dict[str, Any] | None = None,
     log: Log | None = None,
+    executor: ExecutorSettings | None = None,
 ) -> PipelineRun:
     """Start a run of ``pipeline`` and execute it to the end (or to a failure or a wait)."""
-    run_id = start_pipeline(project, pipeline, params, inputs=inputs)
-    return resume_pipeline(project, run_id, log=log, pipeline=pipeline)
+    kind = executor.kind if executor else None
+    run_id = start_pipeline(project, pipeline, params, inputs=inputs, executor=kind)
+    return resume_pipeline(project, run_id, log=log, pipeline=pipeline, executor=executor)
 
 
 def pipeline_run(project: Project, run_id: str) -> PipelineRun:
@@ -195,13 +215,20 @@ def pipeline_run(project: Project, run_id: str) -> PipelineRun:
         steps,
         record.error,
         dict(record.inputs or {}),
+        str(record.config.get("executor") or "local"),
     )
 
 
 def resume_pipeline(
-    project: Project, run_id: str, *, log: Log | None = None, pipeline: Pipeline | None = None
+    project: Project,
+    run_id: str,
+    *,
+    log: Log | None = None,
+    pipeline: Pipeline | None = None,
+    executor: ExecutorSettings | None = None,
 ) -> PipelineRun:
-    """Execute ``run_id`` from its first unfinished step; a finished run is returned as it is."""
+    """Execute ``run_id`` from its first unfinished step (on ``executor``, else where the run
+    started); a finished run is returned as it is."""
     say = log or (lambda _message: None)
     state = pipeline_run(project, run_id)
     if state.status == "succeeded":
@@ -216,16 +243,23 @@ def resume_pipeline(
             f"(steps {[s.name for s in state.steps]}); start a new run"
         )
     params = pipeline.parse_params(state.params)
+    where = executor or choose_executor(project.config.executor, state.executor)
     with (
         project.open_catalog() as catalog,
         leases.lease(catalog, f"pipeline:{run_id}", what=f"pipeline run {run_id}"),
     ):
-        _execute(project, catalog, pipeline, run_id, params, say)
+        _execute(project, catalog, pipeline, run_id, params, say, where)
     return pipeline_run(project, run_id)
 
 
 def _execute(
-    project: Project, catalog: Catalog, pipeline: Pipeline, run_id: str, params: BaseModel, say: Log
+    project: Project,
+    catalog: Catalog,
+    pipeline: Pipeline,
+    run_id: str,
+    params: BaseModel,
+    say: Log,
+    executor: ExecutorSettings,
 ) -> None:
     set_run_status(catalog, run_id, "running")
     records = read_steps(catalog, run_id)
@@ -250,7 +284,7 @@ def _execute(
         mark_running(catalog, run_id, record.position, context.attempt)
         started = time.perf_counter()
         try:
-            result = step.run(context)
+            result = _run_step(step, context, executor)
         except StepWaiting as waiting:
             mark_waiting(catalog, run_id, record.position, str(waiting))
             set_run_status(catalog, run_id, WAITING, str(waiting))
@@ -268,3 +302,11 @@ def _execute(
         outputs[step.name] = result
         say(f"    done in {time.perf_counter() - started:.1f} s")
     catalog.finish_run(run_id, {"steps": dict(outputs)})
+
+
+def _run_step(step: Step, context: StepContext, executor: ExecutorSettings) -> dict[str, Any]:
+    if executor.kind == "ray":
+        from visionloop.pipelines.ray_steps import run_step_on_ray
+
+        return run_step_on_ray(step.run, context, executor)
+    return step.run(context)

@@ -2,6 +2,7 @@
 
 from visionloop.project.config import (
     CONFIG_NAME,
+    ExecutorSettings,
     IngestSettings,
     ProjectConfig,
     S3Options,
@@ -9,4 +10,12 @@ from visionloop.project.config import (
 )
 from visionloop.project.project import Project
 
-__all__ = ["CONFIG_NAME", "IngestSettings", "Project", "ProjectConfig", "S3Options", "load_config"]
+__all__ = [
+    "CONFIG_NAME",
+    "ExecutorSettings",
+    "IngestSettings",
+    "Project",
+    "ProjectConfig",
+    "S3Options",
+    "load_config",
+]

@@ -154,6 +154,25 @@ class TriggerConfig(BaseModel):
         return self
 
 
+class ExecutorSettings(BaseModel):
+    """Where heavy work (pre-labeling, training, tuning, pipeline steps) runs: ``local`` (this
+    machine; needs no Ray) or ``ray``. With ``ray``, ``address`` names the cluster (``auto``,
+    ``ray://head:10001``); unset, ``$RAY_ADDRESS``, else a Ray instance started for the command.
+    ``workers``: pre-labeling actors and data-parallel training workers, each given
+    ``cpus_per_worker`` CPUs and ``gpus_per_worker`` GPUs (GPU training uses NCCL, CPU gloo).
+    ``storage``: where Ray Tune and Ray Train keep their own state, a folder every node sees or
+    ``s3://bucket/prefix`` (default ``<project>/runs/ray``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+    workers: int = Field(default=2, ge=1, le=1024)
+    cpus_per_worker: float = Field(default=1.0, gt=0)
+    gpus_per_worker: float = Field(default=0.0, ge=0)
+    storage: str | None = None
+
+
 class ProjectConfig(BaseModel):
     """Everything a command needs to know about a project.
 
@@ -178,6 +197,7 @@ class ProjectConfig(BaseModel):
     labelstudio: LabelStudioSettings = Field(default_factory=LabelStudioSettings)
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
     triggers: list[TriggerConfig] = Field(default_factory=list)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     # Default parameters per named pipeline (``visionloop pipeline run NAME`` overrides them).
     pipelines: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -241,6 +261,8 @@ def dump_config(config: ProjectConfig) -> str:
         data.pop("labelstudio")
     if not config.triggers:
         data.pop("triggers")
+    if config.executor == ExecutorSettings():
+        data.pop("executor")
     data["gate"] = {key: value for key, value in data["gate"].items() if value is not None}
     if not data["gate"]:
         data.pop("gate")

@@ -35,6 +35,7 @@ from visionloop.training.augment import build_augment
 from visionloop.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from visionloop.training.config import OptimConfig, TrainConfig
 from visionloop.training.data import ExampleDataset, collate_with
+from visionloop.training.data_parallel import DataParallel
 
 __all__ = [
     "TrainResult",
@@ -170,6 +171,7 @@ class Trainer:
         run_dir: Path,
         run_id: str | None = None,
         observers: Sequence[TrainingObserver] = (),
+        parallel: DataParallel | None = None,
     ) -> None:
         self.config = config
         self.schema = schema
@@ -181,6 +183,8 @@ class Trainer:
         self.run_dir = run_dir
         self.run_id = run_id
         self.observers = list(observers)
+        self.parallel = parallel
+        self.leader = parallel is None or parallel.leader
 
     # -- set-up ---------------------------------------------------------------------------
     def _configure_torch(self) -> None:
@@ -190,11 +194,10 @@ class Trainer:
         if self.config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
 
-    def _loader(self, dataset: ExampleDataset, order: list[int]) -> DataLoader[Any]:
+    def _loader(self, dataset: ExampleDataset, batches: list[list[int]]) -> DataLoader[Any]:
         return DataLoader(
             dataset,
-            batch_size=self.config.optim.batch_size,
-            sampler=order,
+            batch_sampler=batches,
             collate_fn=collate_with(self.family),
             num_workers=self.config.workers,
             # Its own generator: creating a loader must not consume the global RNG, or a resumed
@@ -218,9 +221,11 @@ class Trainer:
         return math.ceil(len(self.train_records) / self.config.optim.batch_size)
 
     # -- the loop -------------------------------------------------------------------------
-    def run(self, resume: bool = False) -> TrainResult:
+    def run(self, resume: bool = False) -> TrainResult | None:
+        """Train (from the last checkpoint with ``resume``); the result, or ``None`` on the
+        data-parallel workers other than rank 0."""
         self._configure_torch()
-        device = _pick_device(self.config)
+        device = self.parallel.device if self.parallel else _pick_device(self.config)
         model, weights_info = self.family.build(self.schema, self.config.model)
         model.to(device)
         parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -232,33 +237,60 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(self.config.optim, total))
         checkpoints = self.run_dir / "checkpoints"
         state = (load_checkpoint(checkpoints, model, optimizer, scheduler) if resume else None) or LoopState()
+        # The model the loss runs through: gradient-averaging across workers when data-parallel.
+        trained = self.parallel.wrap(model) if self.parallel else model
         dataset = self.train_dataset()
         for observer in self.observers:
             observer.on_start(total, state)
         best_path = self.run_dir / "best.safetensors"
         while not state.finished and state.epoch < self.config.optim.epochs and state.step < total:
-            self._train_epoch(model, optimizer, scheduler, dataset, device, state, total, checkpoints)
-            metrics = self._validate(model, state)
-            improved = self._track_best(metrics, state)
-            if improved:
+            self._train_epoch(
+                model, trained, optimizer, scheduler, dataset, device, state, total, checkpoints
+            )
+            metrics = self._validate(model, state) if self.leader else {}
+            if self._track_best(metrics, state) if self.leader else False:
                 save_weights(model.state_dict(), best_path)
             state.epoch += 1
             state.step_in_epoch = 0
-            if self._should_stop(state):
+            if self.leader and self._should_stop(state):
                 state.finished = state.stopped_early = True
-            save_checkpoint(checkpoints, model, optimizer, scheduler, state)
+            if self.parallel:
+                state = LoopState(**self.parallel.from_leader(state.to_dict()))
+            self._checkpoint(checkpoints, model, optimizer, scheduler, state)
             for observer in self.observers:
                 observer.on_epoch_end(state, metrics)
         state.finished = True
-        save_checkpoint(checkpoints, model, optimizer, scheduler, state)
+        self._checkpoint(checkpoints, model, optimizer, scheduler, state)
+        if not self.leader:
+            return None
         result = self._finish(model, state, weights_info, best_path)
         for observer in self.observers:
             observer.on_finish(state, result.artifact)
         return result
 
+    def _checkpoint(
+        self,
+        folder: Path,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        state: LoopState,
+    ) -> None:
+        if self.leader:  # data-parallel workers hold the same weights; one writes them
+            save_checkpoint(folder, model, optimizer, scheduler, state)
+
+    def _batches(self, order: list[int]) -> tuple[list[list[int]], list[int]]:
+        """The batches this process loads (its share of each when data-parallel) and each
+        global batch's size."""
+        size = self.config.optim.batch_size
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        shares = [self.parallel.share(batch) for batch in batches] if self.parallel else batches
+        return shares, [len(batch) for batch in batches]
+
     def _train_epoch(
         self,
         model: nn.Module,
+        trained: nn.Module,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         dataset: ExampleDataset,
@@ -271,14 +303,14 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + state.epoch)
         order = torch.randperm(len(dataset), generator=generator).tolist()
         batch_size = self.config.optim.batch_size
-        remaining = order[state.step_in_epoch * batch_size :]
+        batches, global_sizes = self._batches(order[state.step_in_epoch * batch_size :])
         if state.step_in_epoch == 0:
             state.loss_sum, state.loss_count = 0.0, 0
         model.train()
         _keep_frozen_norms_in_eval(model)
         started = time.perf_counter()
-        for batch in self._loader(dataset, remaining):
-            losses = self.family.loss(model, _to_device(batch, device))
+        for batch, global_size in zip(self._loader(dataset, batches), global_sizes, strict=False):
+            losses = self.family.loss(trained, _to_device(batch, device))
             loss = torch.stack([value for value in losses.values()]).sum()
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
@@ -295,7 +327,7 @@ class Trainer:
             state.step_in_epoch += 1
             state.loss_sum += float(loss.item())
             state.loss_count += 1
-            state.images_seen += len(batch)
+            state.images_seen += global_size
             now = time.perf_counter()
             state.train_seconds += now - started
             started = now
@@ -305,7 +337,7 @@ class Trainer:
             for observer in self.observers:
                 observer.on_step(state, values)
             if state.step % self.config.checkpoint.every_steps == 0:
-                save_checkpoint(checkpoints, model, optimizer, scheduler, state)
+                self._checkpoint(checkpoints, model, optimizer, scheduler, state)
             if state.step >= total:
                 break
 

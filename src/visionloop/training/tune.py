@@ -3,23 +3,34 @@
 The search space follows seed 001 (architecture, optimizer, learning rate) plus batch size and
 augmentation pipeline. Trials report the validation headline metric after every epoch and a
 median pruner stops the hopeless ones early. The best trial's settings are stored on the tuning
-run, ready to pass back to ``visionloop train`` as overrides.
+run, ready to pass back to ``visionloop train`` as overrides. With an ``executor`` of kind
+``ray`` the same search runs on Ray Tune (:mod:`ray_tune`), trials side by side on the cluster.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from visionloop.core.errors import MissingDependencyError, ValidationError
-from visionloop.project import Project
+from visionloop.project import ExecutorSettings, Project
 from visionloop.training.checkpoint import LoopState
 from visionloop.training.config import TrainConfig, apply_overrides
 from visionloop.training.run import train_project
 from visionloop.training.trainer import TrainingObserver
 
-__all__ = ["SearchSpace", "tune_project"]
+__all__ = [
+    "SearchSpace",
+    "TuneRun",
+    "fail_tune_run",
+    "finish_tune_run",
+    "sample_params",
+    "start_tune_run",
+    "trial_config",
+    "tune_project",
+]
 
 
 class SearchSpace(BaseModel):
@@ -51,7 +62,8 @@ class _Pruning(TrainingObserver):
             raise optuna.TrialPruned(f"pruned after epoch {state.epoch - 1} at {self.key}={value:.4f}")
 
 
-def _sample(trial: Any, space: SearchSpace) -> dict[str, Any]:
+def sample_params(trial: Any, space: SearchSpace) -> dict[str, Any]:
+    """One trial's settings, as ``train`` overrides (drawn through an Optuna trial)."""
     return {
         "model.backbone": trial.suggest_categorical("model.backbone", space.backbones),
         "optim.optimizer": trial.suggest_categorical("optim.optimizer", space.optimizers),
@@ -61,30 +73,92 @@ def _sample(trial: Any, space: SearchSpace) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class TuneRun:
+    run_id: str
+    base: TrainConfig  # the settings every trial starts from, its snapshot fixed
+    headline: str
+    key: str  # the validation metric trials report, e.g. ``val_accuracy``
+
+
+def start_tune_run(
+    project: Project, config: TrainConfig, space: SearchSpace, trials: int, executor: str
+) -> TuneRun:
+    """Record the tuning run, on one snapshot that every trial trains on."""
+    from visionloop.tasks.registry import get_task
+
+    headline = get_task(project.config.labels.task).headline_metric
+    with project.open_catalog() as catalog:
+        snapshot_id = config.data.snapshot or catalog.create_snapshot(name="tune").id
+        base = config.model_copy(update={"data": config.data.model_copy(update={"snapshot": snapshot_id})})
+        run_id = catalog.start_run(
+            "tune",
+            {
+                "base": base.model_dump(mode="json"),
+                "space": space.model_dump(),
+                "trials": trials,
+                "executor": executor,
+            },
+            {"snapshot": snapshot_id},
+        )
+    return TuneRun(run_id, base, headline, f"val_{headline}")
+
+
+def trial_config(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
+    data = apply_overrides(base.model_dump(mode="json"), [f"{k}={v}" for k, v in params.items()])
+    return TrainConfig.model_validate(data)
+
+
+def finish_tune_run(project: Project, tune: TuneRun, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Store the outcome from each trial's ``state`` (COMPLETE, PRUNED...), ``value``, ``params``
+    and ``run``; the best completed trial's settings are the result."""
+    completed = [trial for trial in history if trial["state"] == "COMPLETE" and trial["value"] is not None]
+    if not completed:
+        error = "no tuning trial completed; see the pruned trials' runs"
+        with project.open_catalog() as catalog:
+            catalog.finish_run(tune.run_id, {"history": history}, error=error)
+        raise ValidationError(error)
+    best = max(completed, key=lambda trial: float(trial["value"]))
+    outputs = {
+        "run_id": tune.run_id,
+        "headline_metric": tune.headline,
+        "best_value": best["value"],
+        "best_trial": best["trial"],
+        "best_params": best["params"],
+        "best_run": best.get("run"),
+        "trials": len(history),
+        "pruned": sum(1 for trial in history if trial["state"] == "PRUNED"),
+        "history": history,
+    }
+    with project.open_catalog() as catalog:
+        catalog.finish_run(tune.run_id, outputs)
+    return outputs
+
+
+def fail_tune_run(project: Project, tune: TuneRun, exc: BaseException) -> None:
+    with project.open_catalog() as catalog:
+        catalog.finish_run(tune.run_id, {}, error=f"{type(exc).__name__}: {exc}")
+
+
 def tune_project(
     project: Project,
     config: TrainConfig,
     trials: int,
     space: SearchSpace | None = None,
     progress: bool = False,
+    executor: ExecutorSettings | None = None,
 ) -> dict[str, Any]:
     try:
         import optuna
     except ImportError as exc:
         raise MissingDependencyError("optuna", "tune", "Hyperparameter search (--tune)") from exc
-    from visionloop.tasks.registry import get_task
 
     space = space or SearchSpace()
-    headline = get_task(project.config.labels.task).headline_metric
-    key = f"val_{headline}"
-    with project.open_catalog() as catalog:
-        snapshot_id = config.data.snapshot or catalog.create_snapshot(name="tune").id
-        base = config.model_copy(update={"data": config.data.model_copy(update={"snapshot": snapshot_id})})
-        tune_run = catalog.start_run(
-            "tune",
-            {"base": base.model_dump(mode="json"), "space": space.model_dump(), "trials": trials},
-            {"snapshot": snapshot_id},
-        )
+    if executor is not None and executor.kind == "ray":
+        from visionloop.training.ray_tune import tune_on_ray
+
+        return tune_on_ray(project, config, trials, space, executor)
+    tune = start_tune_run(project, config, space, trials, "local")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize",
@@ -94,10 +168,13 @@ def tune_project(
     children: dict[int, str] = {}
 
     def objective(trial: Any) -> float:
-        params = _sample(trial, space)
-        data = apply_overrides(base.model_dump(mode="json"), [f"{k}={v}" for k, v in params.items()])
-        trial_config = TrainConfig.model_validate(data)
-        outcome = train_project(project, trial_config, observers=[_Pruning(trial, key)], parent_run=tune_run)
+        params = sample_params(trial, space)
+        outcome = train_project(
+            project,
+            trial_config(tune.base, params),
+            observers=[_Pruning(trial, tune.key)],
+            parent_run=tune.run_id,
+        )
         children[trial.number] = outcome.run_id
         value = outcome.result.state.best_value
         if value is None:
@@ -107,27 +184,16 @@ def tune_project(
     try:
         study.optimize(objective, n_trials=trials, show_progress_bar=progress, catch=())
     except Exception as exc:
-        with project.open_catalog() as catalog:
-            catalog.finish_run(tune_run, {}, error=f"{type(exc).__name__}: {exc}")
+        fail_tune_run(project, tune, exc)
         raise
-    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not completed:
-        raise ValidationError("no tuning trial completed; see the pruned trials' runs")
-    best = study.best_trial
-    outputs = {
-        "run_id": tune_run,
-        "headline_metric": headline,
-        "best_value": best.value,
-        "best_trial": best.number,
-        "best_params": best.params,
-        "best_run": children.get(best.number),
-        "trials": len(study.trials),
-        "pruned": sum(1 for t in study.trials if t.state == optuna.trial.TrialState.PRUNED),
-        "history": [
-            {"trial": t.number, "state": t.state.name, "value": t.value, "params": t.params}
-            for t in study.trials
-        ],
-    }
-    with project.open_catalog() as catalog:
-        catalog.finish_run(tune_run, outputs)
-    return outputs
+    history = [
+        {
+            "trial": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "params": t.params,
+            "run": children.get(t.number),
+        }
+        for t in study.trials
+    ]
+    return finish_tune_run(project, tune, history)

@@ -1,0 +1,52 @@
+"""Connecting to Ray for the ``ray`` executor: one place that imports it and starts or joins it.
+
+Ray is an optional extra; the local executor never imports it. With no address and no
+``$RAY_ADDRESS``, a Ray instance is started for this process on 127.0.0.1 (its node address), with
+Ray's token authentication on (``RAY_AUTH_MODE=token``, token in ``~/.ray/auth_token``), and
+stops with it; a cluster is joined by address (``auto`` on a cluster node, ``ray://head:10001``
+from outside).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from visionloop.core.errors import ConfigError, MissingDependencyError
+from visionloop.project.config import ExecutorSettings
+
+__all__ = ["choose_executor", "ray_module", "ray_storage"]
+
+
+def choose_executor(
+    settings: ExecutorSettings,
+    kind: str | None = None,
+    address: str | None = None,
+    workers: int | None = None,
+) -> ExecutorSettings:
+    """The project's ``executor:`` settings with a command's choices on top."""
+    if kind is not None and kind not in ("local", "ray"):
+        raise ConfigError(f"unknown executor {kind!r}: use local or ray")
+    changes: dict[str, object] = {"kind": kind, "address": address, "workers": workers}
+    return settings.model_copy(update={key: value for key, value in changes.items() if value is not None})
+
+
+def ray_module(settings: ExecutorSettings, purpose: str) -> Any:
+    """The ``ray`` module, connected (an existing connection in this process is kept)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingDependencyError("ray", "ray", purpose) from exc
+    if not ray.is_initialized():
+        address = settings.address or os.environ.get("RAY_ADDRESS") or None
+        node = None if address else "127.0.0.1"  # a Ray started here is reached on loopback only
+        if not address:  # token auth for the instance started here, unless the user chose otherwise
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, _node_ip_address=node)
+    return ray
+
+
+def ray_storage(settings: ExecutorSettings, default: str) -> str:
+    """Where Ray Tune and Ray Train keep their state: the configured shared folder or S3 prefix,
+    else ``default`` (a local folder, enough for a Ray instance on this machine)."""
+    return settings.storage or default
