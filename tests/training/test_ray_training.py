@@ -15,7 +15,10 @@ from visionloop.cli.app import app
 from visionloop.core.schema import TaskType
 from visionloop.models.weights import load_weights
 from visionloop.project import ExecutorSettings
+from visionloop.training.checkpoint import LoopState
 from visionloop.training.config import load_train_config
+from visionloop.training.run import train_project
+from visionloop.training.trainer import TrainingObserver
 from visionloop.training.tune import tune_project
 
 pytest.importorskip("ray")
@@ -59,6 +62,29 @@ def test_two_ray_train_workers_take_the_local_runs_steps(tmp_path: Path, local_r
         series = catalog.run_metrics(run.id)
     assert run.status == "succeeded" and run.outputs is not None and run.outputs["workers"] == 2
     assert {"train_loss", "val_accuracy"} <= {name for _, _, name, _ in series}
+
+
+class _Interrupt(TrainingObserver):
+    def on_step(self, state: LoopState, losses: dict[str, float]) -> None:
+        if state.step == 2:
+            raise KeyboardInterrupt  # as Ctrl-C or a lost machine would: the run stays resumable
+
+
+def test_a_run_interrupted_locally_resumes_on_ray_workers(tmp_path: Path, local_ray: None) -> None:
+    project = make_project(tmp_path, TaskType.CLASSIFICATION, per_split=8)
+    whole = _train(project.root, "checkpoint.every_steps=1")
+    config = load_train_config({}, None, [*HEAD_ONLY, "checkpoint.every_steps=1"])
+    with pytest.raises(KeyboardInterrupt):
+        train_project(project, config, observers=[_Interrupt()])
+    with project.open_catalog() as catalog:
+        [interrupted] = [run for run in catalog.list_runs(kind="train") if run.status == "running"]
+    resumed = train_project(
+        project, config, resume_run=interrupted.id, executor=ExecutorSettings(kind="ray", workers=2)
+    )
+    assert resumed.run_id == interrupted.id and resumed.result.state.step == whole["steps"]
+    here = load_weights(Path(str(whole["model_path"])) / "model.safetensors").state_dict
+    there = load_weights(resumed.result.artifact.weights_path).state_dict
+    assert all(torch.allclose(here[name], there[name], atol=1e-6) for name in here)
 
 
 def test_a_two_trial_tune_on_ray_records_each_trial_as_a_training_run(
