@@ -1,10 +1,10 @@
 """Connecting to Ray for the ``ray`` executor: one place that imports it and starts or joins it.
 
 Ray is an optional extra; the local executor never imports it. With no address and no
-``$RAY_ADDRESS``, a Ray instance is started for this process on 127.0.0.1 (its node address), with
-Ray's token authentication on (``RAY_AUTH_MODE=token``, token in ``~/.ray/auth_token``), and
-stops with it; a cluster is joined by address (``auto`` on a cluster node, ``ray://head:10001``
-from outside).
+``$RAY_ADDRESS``, a Ray instance is started for this process with 127.0.0.1 as its node address
+and stops with it; Ray 2.60 turns its token authentication on for such an instance unless
+``RAY_AUTH_MODE=disabled`` (the token is kept in ``~/.ray/auth_token``). A cluster is joined by
+address: ``auto`` on a cluster node, ``ray://head:10001`` through Ray Client.
 """
 
 from __future__ import annotations
@@ -40,8 +40,6 @@ def ray_module(settings: ExecutorSettings, purpose: str) -> Any:
     if not ray.is_initialized():
         address = settings.address or os.environ.get("RAY_ADDRESS") or None
         node = None if address else "127.0.0.1"  # a Ray started here is reached on loopback only
-        if not address:  # token auth for the instance started here, unless the user chose otherwise
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
         ray.init(address=address, include_dashboard=False, log_to_driver=False, _node_ip_address=node)
     return ray
 
