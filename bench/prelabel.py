@@ -61,19 +61,12 @@ import numpy as np
 from PIL import Image
 
 from _photos import make_photos
+from _prelabel_setup import make_model, make_project
 from visionloop.active.prelabel import PrelabelOptions, PrelabelReport, prelabel
 from visionloop.core.labels import ClassLabel
-from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.datasets import fashion_mnist
 from visionloop.imaging.decode import decode_rgb
 from visionloop.imaging.model_input import IMAGENET_MEAN, IMAGENET_STD
-from visionloop.ingest import IngestOptions, ingest
-from visionloop.models.artifact import write_artifact
-from visionloop.models.classifier import build_classifier
-from visionloop.models.config import ModelConfig
-from visionloop.project import Project
-from visionloop.project.config import ProjectConfig
-from visionloop.storage import Filesystem
 from visionloop.tasks.onnx_export import export_onnx
 from visionloop.tasks.registry import load_trained_model
 
@@ -81,25 +74,6 @@ RAW_TARGET = 0.8
 BACKEND_TARGET = 10.0
 MEAN = np.asarray(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)  # the statistics the model was trained with
 STD = np.asarray(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
-
-
-# -- data -------------------------------------------------------------------------------------
-
-
-def make_project(root: Path, photos: Path) -> Project:
-    schema = LabelSchema(task=TaskType.CLASSIFICATION, classes=list(fashion_mnist.CLASSES))
-    project = Project.create(root, ProjectConfig(name="bench-prelabel", labels=schema))
-    with project.open_catalog() as catalog:
-        ingest(catalog, Filesystem(str(photos)), IngestOptions(split="train", workers=1))
-    return project
-
-
-def make_model(folder: Path, side: int) -> Path:
-    schema = LabelSchema(task=TaskType.CLASSIFICATION, classes=list(fashion_mnist.CLASSES))
-    network, _ = build_classifier("mobilenet_v2", len(schema.classes), "imagenet")
-    config = ModelConfig(family="classifier", image_size=side, weights="imagenet")
-    write_artifact(folder, network.state_dict(), schema, config, "classifier", run_id=None)
-    return folder
 
 
 # -- measuring --------------------------------------------------------------------------------

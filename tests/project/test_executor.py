@@ -8,7 +8,7 @@ import yaml
 from visionloop.core.errors import ConfigError
 from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.project.config import ExecutorSettings, ProjectConfig, dump_config
-from visionloop.project.executor import choose_executor
+from visionloop.project.executor import choose_executor, shared_catalog_problem
 
 SCHEMA = LabelSchema(task=TaskType.CLASSIFICATION, classes=["a", "b"])
 
@@ -39,3 +39,9 @@ def test_the_section_is_validated_and_written_only_when_set() -> None:
         ExecutorSettings(workers=0)
     with pytest.raises(ValueError, match="kind"):
         ExecutorSettings.model_validate({"kind": "spark"})
+
+
+def test_a_multi_node_cluster_is_refused_a_sqlite_catalog_but_postgresql_is_fine() -> None:
+    assert shared_catalog_problem("sqlite:////data/p/catalog.db", nodes=1) is None
+    assert "3 nodes" in str(shared_catalog_problem("sqlite:////data/p/catalog.db", nodes=3))
+    assert shared_catalog_problem("postgresql://vl@db/vl", nodes=3) is None

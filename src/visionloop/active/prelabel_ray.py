@@ -12,6 +12,7 @@ count) and ``executor.gpus_per_worker`` GPUs.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,7 +101,15 @@ def ray_batches(
     if options.ray_address:
         settings = settings.model_copy(update={"address": options.ray_address})
     ray = ray_module(settings, "Pre-labeling with --executor ray")
-    dataset = ray.data.from_items([{"item": item, "uri": uri} for item, uri in todo])
+    # The command draws its own progress bar; Ray Data's plan and progress logs would interleave
+    # (set after importing ray.data, which configures its loggers).
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # One block per batch: the actors get whole batches without Ray Data re-bundling small blocks.
+    dataset = ray.data.from_items(
+        [{"item": item, "uri": uri} for item, uri in todo],
+        override_num_blocks=math.ceil(len(todo) / options.batch_size),
+    )
     predicted = dataset.map_batches(
         _PredictActor,
         fn_constructor_args=(

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from visionloop.core.errors import VisionloopError
 from visionloop.pipelines.runner import StepContext, StepFunction, StepWaiting
 from visionloop.project import ExecutorSettings, Project
-from visionloop.project.executor import ray_module
+from visionloop.project.executor import ray_for_project
 
 __all__ = ["run_step_on_ray"]
 
@@ -42,7 +42,7 @@ def _step_task(
 
 
 def run_step_on_ray(run: StepFunction, context: StepContext, settings: ExecutorSettings) -> dict[str, Any]:
-    ray = ray_module(settings, "Pipeline steps with --executor ray")
+    ray = ray_for_project(settings, context.project, "Pipeline steps with --executor ray")
     task = ray.remote(num_cpus=settings.cpus_per_worker, num_gpus=settings.gpus_per_worker, max_retries=0)(
         _step_task
     )

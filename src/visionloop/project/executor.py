@@ -14,8 +14,9 @@ from typing import Any
 
 from visionloop.core.errors import ConfigError, MissingDependencyError
 from visionloop.project.config import ExecutorSettings
+from visionloop.project.project import Project
 
-__all__ = ["choose_executor", "ray_module", "ray_storage"]
+__all__ = ["choose_executor", "ray_for_project", "ray_module", "ray_storage", "shared_catalog_problem"]
 
 
 def choose_executor(
@@ -42,6 +43,27 @@ def ray_module(settings: ExecutorSettings, purpose: str) -> Any:
         node = None if address else "127.0.0.1"  # a Ray started here is reached on loopback only
         ray.init(address=address, include_dashboard=False, log_to_driver=False, _node_ip_address=node)
     return ray
+
+
+def ray_for_project(settings: ExecutorSettings, project: Project, purpose: str) -> Any:
+    """:func:`ray_module` for work whose Ray workers write to the project's catalog themselves."""
+    ray = ray_module(settings, purpose)
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    problem = shared_catalog_problem(project.catalog_url, nodes)
+    if problem:
+        raise ConfigError(f"{project.root}: {problem}")
+    return ray
+
+
+def shared_catalog_problem(catalog_url: str, nodes: int) -> str | None:
+    """Why workers on ``nodes`` machines cannot share this catalog, if they cannot: a SQLite file
+    is one machine's (its locks do not hold over network file systems)."""
+    if nodes > 1 and catalog_url.startswith("sqlite"):
+        return (
+            f"the Ray cluster has {nodes} nodes, and their workers cannot share a SQLite catalog; "
+            "use PostgreSQL (catalog: postgresql://...) or a Ray instance on this machine"
+        )
+    return None
 
 
 def ray_storage(settings: ExecutorSettings, default: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from visionloop.core.errors import VisionloopError
 from visionloop.project import ExecutorSettings, Project
-from visionloop.project.executor import ray_module, ray_storage
+from visionloop.project.executor import ray_for_project, ray_storage
 from visionloop.training.data_parallel import DataParallel
 from visionloop.training.run import fit_run, run_dir_for
 
@@ -43,7 +43,7 @@ def _train_worker(config: dict[str, Any]) -> None:
 
 def fit_on_ray(project: Project, run_id: str, *, resume: bool, settings: ExecutorSettings) -> None:
     """Train the stored run ``run_id`` on ``settings.workers`` Ray Train workers and wait."""
-    ray_module(settings, "Training with --executor ray")
+    ray_for_project(settings, project, "Training with --executor ray")
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 

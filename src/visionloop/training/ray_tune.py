@@ -19,7 +19,7 @@ from typing import Any
 
 from visionloop.core.errors import VisionloopError
 from visionloop.project import ExecutorSettings, Project
-from visionloop.project.executor import ray_module, ray_storage
+from visionloop.project.executor import ray_for_project, ray_storage
 from visionloop.training.checkpoint import LoopState
 from visionloop.training.config import TrainConfig
 from visionloop.training.run import RUN_KIND, run_dir_for, train_project
@@ -84,7 +84,7 @@ def _trial(params: dict[str, Any], *, root: str, tune: TuneRun, threads: int) ->
 def tune_on_ray(
     project: Project, config: TrainConfig, trials: int, space: SearchSpace, settings: ExecutorSettings
 ) -> dict[str, Any]:
-    ray_module(settings, "Hyperparameter search with --executor ray")
+    ray_for_project(settings, project, "Hyperparameter search with --executor ray")
     from ray import tune as ray_tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
