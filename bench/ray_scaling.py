@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     project = make_project(scratch / "project", photos[0].parent, config)
     cores = len(os.sched_getaffinity(0))
-    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
     ceiling = {
         count: max(machine_ceiling(model, photos, args.batch_size, count) for _ in range(2))
         for count in (1, 2)

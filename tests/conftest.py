@@ -38,9 +38,10 @@ def _unavailable(exc: ServerUnavailable) -> None:
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    """A Ray instance for this module's tests, on 127.0.0.1 with 2 CPUs, like a small cluster."""
+    """A Ray instance for this module's tests, with 2 CPUs, like a small cluster (token auth on,
+    Ray's default for an instance started by ``ray.init``)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:

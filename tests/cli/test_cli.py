@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from images import bad_samples, good_samples
+from servers import create_database
 from visionloop.cli.app import app
 
 runner = CliRunner()
@@ -103,6 +104,23 @@ def test_init_errors_are_one_clear_line(tmp_path: Path, args: tuple[str, ...], m
     assert code == 1
     assert message in output
     assert "Traceback" not in output
+
+
+@pytest.mark.postgres
+def test_a_catalog_password_from_the_environment_is_never_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    monkeypatch.setenv("VL_TEST_DB_PASSWORD", "hunter2")  # the test server trusts any password
+    url = create_database(postgres_url, "password_test").replace(
+        "postgres@", "postgres:${VL_TEST_DB_PASSWORD}@"
+    )
+    code, output = invoke("init", str(tmp_path / "p"), "--classes", "a", "--catalog", url)
+    assert code == 0 and "postgres:***@127.0.0.1" in output and "hunter2" not in output
+    code, output = invoke("init", str(tmp_path / "q"), "--classes", "a", "--catalog", url, "--json")
+    assert code == 0 and "hunter2" not in output
+    refused = url.replace(url.split("@")[1].split("/")[0], "127.0.0.1:9")  # nothing listens on 9
+    code, output = invoke("init", str(tmp_path / "r"), "--classes", "a", "--catalog", refused)
+    assert code == 1 and "postgres:***@127.0.0.1:9" in output and "hunter2" not in output
 
 
 def test_init_refuses_to_overwrite_a_project(tmp_path: Path) -> None:

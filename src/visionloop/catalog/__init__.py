@@ -1,7 +1,7 @@
 """The catalog: items, files, label schema, append-only annotations, predictions, runs, snapshots."""
 
 from visionloop.catalog.catalog import Catalog
-from visionloop.catalog.engine import HEAD_REVISION, sqlite_url_for
+from visionloop.catalog.engine import HEAD_REVISION, redacted_url, sqlite_url_for
 from visionloop.catalog.ingest_store import FileIndex, FileOutcome, ProbedFile
 from visionloop.catalog.records import (
     AnnotationRecord,
@@ -20,5 +20,6 @@ __all__ = [
     "ProbedFile",
     "RunRecord",
     "SnapshotRecord",
+    "redacted_url",
     "sqlite_url_for",
 ]

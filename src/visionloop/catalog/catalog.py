@@ -20,6 +20,7 @@ from visionloop.catalog.engine import (
     create_catalog_engine,
     migrate,
     read_connection,
+    redacted_url,
     write_transaction,
 )
 from visionloop.catalog.ingest_store import (
@@ -80,10 +81,10 @@ class Catalog:
             migrate(engine)
         except (OperationalError, IntegrityError) as exc:
             engine.dispose()
-            raise CatalogError(f"cannot open catalog {url}: {exc.orig}") from exc
+            raise CatalogError(f"cannot open catalog {redacted_url(url)}: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise CatalogError(f"cannot open catalog {url}: {exc}") from exc
+            raise CatalogError(f"cannot open catalog {redacted_url(url)}: {exc}") from exc
         return cls(engine)
 
     def close(self) -> None:

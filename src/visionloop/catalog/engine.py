@@ -8,6 +8,7 @@ failing when another process committed between its read and its write.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,12 +26,20 @@ SQLITE_BUSY_TIMEOUT_S = 60.0
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def redacted_url(url: str) -> str:
+    """``url`` fit to print: a password in it (say, from an expanded ``$VAR``) shows as ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL SQLAlchemy parses: blank any user:password@ part anyway
+        return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
+
+
 def create_catalog_engine(url: str) -> Engine:
     """An engine for ``url`` (``sqlite:///path`` or ``postgresql://...``), configured for safe concurrency."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise CatalogError(f"invalid catalog URL {url!r}: {exc}") from exc
+        raise CatalogError(f"invalid catalog URL {redacted_url(url)!r}: {exc}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(url, parsed.database)
@@ -41,7 +50,9 @@ def create_catalog_engine(url: str) -> Engine:
             return create_engine(parsed, pool_pre_ping=True)
         except ImportError as exc:
             raise MissingDependencyError("psycopg", "postgres", "A PostgreSQL catalog") from exc
-    raise CatalogError(f"unsupported catalog URL {url!r}: use sqlite:///PATH or postgresql://...")
+    raise CatalogError(
+        f"unsupported catalog URL {redacted_url(url)!r}: use sqlite:///PATH or postgresql://..."
+    )
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from visionloop.catalog import redacted_url
 from visionloop.cli.output import print_json, stdout
 from visionloop.core.errors import ConfigError
 from visionloop.core.schema import LabelSchema, TaskType, parse_skeleton
@@ -80,14 +81,14 @@ def init(
         "project": str(project.root),
         "task": task.value,
         "classes": labels.classes,
-        "catalog": project.catalog_url,
+        "catalog": redacted_url(project.catalog_url),
         "storage": project.storage_url,
     }
     if json_output:
         print_json(result)
         return
     stdout.print(f"[green]Created[/] {task.value} project [bold]{config.name}[/] in {project.root}")
-    stdout.print(f"  catalog: {project.catalog_url}\n  storage: {project.storage_url}")
+    stdout.print(f"  catalog: {redacted_url(project.catalog_url)}\n  storage: {project.storage_url}")
     stdout.print("Next: visionloop ingest FOLDER_OR_S3_PREFIX")
 
 

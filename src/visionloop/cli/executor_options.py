@@ -21,6 +21,6 @@ RayAddressOption = Annotated[
     typer.Option(
         "--ray-address",
         help="Ray cluster for --executor ray (auto, ray://HOST:10001). Default: the project's "
-        "executor.address, else $RAY_ADDRESS, else a local Ray instance on 127.0.0.1.",
+        "executor.address, else $RAY_ADDRESS, else a Ray instance started here (token auth on).",
     ),
 ]

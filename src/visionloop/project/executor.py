@@ -1,9 +1,11 @@
 """Connecting to Ray for the ``ray`` executor: one place that imports it and starts or joins it.
 
 Ray is an optional extra; the local executor never imports it. With no address and no
-``$RAY_ADDRESS``, a Ray instance is started for this process with 127.0.0.1 as its node address
-and stops with it; Ray 2.60 turns its token authentication on for such an instance unless
-``RAY_AUTH_MODE=disabled`` (the token is kept in ``~/.ray/auth_token``). A cluster is joined by
+``$RAY_ADDRESS``, a Ray instance is started for this process and stops with it. Its servers
+listen on every interface (Ray 2.60 has no bind address, and takes the machine's address as the
+node's even when asked for 127.0.0.1), so what protects it is Ray's token authentication, which
+Ray turns on for such an instance unless ``RAY_AUTH_MODE=disabled`` (token in
+``~/.ray/auth_token``). A cluster is joined by
 address: ``auto`` on a cluster node, ``ray://head:10001`` through Ray Client.
 """
 
@@ -40,8 +42,7 @@ def ray_module(settings: ExecutorSettings, purpose: str) -> Any:
         raise MissingDependencyError("ray", "ray", purpose) from exc
     if not ray.is_initialized():
         address = settings.address or os.environ.get("RAY_ADDRESS") or None
-        node = None if address else "127.0.0.1"  # a Ray started here is reached on loopback only
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, _node_ip_address=node)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
     return ray
 
 

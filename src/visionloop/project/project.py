@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from visionloop.catalog import Catalog
+from visionloop.catalog import Catalog, redacted_url
 from visionloop.core.errors import ConfigError, MissingDependencyError, ProjectNotFoundError
 from visionloop.project.config import CONFIG_NAME, ProjectConfig, dump_config, load_config
 from visionloop.storage import Filesystem, atomic_write_local, is_remote
@@ -66,7 +66,9 @@ class Project:
         try:
             parsed = make_url(url)
         except Exception as exc:
-            raise ConfigError(f"{self.root / CONFIG_NAME}: invalid catalog URL {url!r}") from exc
+            raise ConfigError(
+                f"{self.root / CONFIG_NAME}: invalid catalog URL {redacted_url(url)!r}"
+            ) from exc
         if parsed.get_backend_name() == "sqlite" and parsed.database and not os.path.isabs(parsed.database):
             return f"sqlite:///{(self.root / parsed.database).resolve()}"
         return url
