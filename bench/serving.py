@@ -34,9 +34,7 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +47,7 @@ import numpy as np
 from PIL import Image
 
 from _photos import make_photos
+from _server import Server
 from visionloop.core.labels import ClassLabel
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import LabelSchema, TaskType
@@ -110,45 +109,6 @@ def build_project(root: Path, photos: list[Path], token: str) -> Project:
             registry.approve(number, "reviewer", "serving benchmark")
         registry.promote(1, "production", "bench")
     return project
-
-
-class Server:
-    """``visionloop serve``'s app under uvicorn, in its own process."""
-
-    def __init__(self, project: Project, token: str) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, __file__, "--serve", str(project.root), "--port", str(self.port)]
-        environment = {**os.environ, "VISIONLOOP_TOKEN": token}
-        self.process = subprocess.Popen(command, env=environment, start_new_session=True)  # noqa: S603
-
-    def __enter__(self) -> Server:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("the server exited while starting")
-            try:
-                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.__exit__()
-        raise RuntimeError("the server did not start")
-
-    def __exit__(self, *_: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-def serve(root: Path, port: int) -> None:
-    import uvicorn
-
-    from visionloop.server import ServerSettings, create_app
-
-    settings = ServerSettings(token=os.environ["VISIONLOOP_TOKEN"], port=port, poll_seconds=0.5)
-    uvicorn.run(create_app(Project.load(root), settings), host="127.0.0.1", port=port, log_level="warning")
 
 
 # -- (1) ONNX Runtime against PyTorch eager ----------------------------------------------------
@@ -305,12 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the runtime comparison")
     parser.add_argument("--workdir", type=Path, default=None, help="keeps the photos between runs")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
-    parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve is not None:
-        serve(args.serve, args.port)
-        return 0
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vl-bench-serving-"))
     scratch = workdir / "scratch"

@@ -10,31 +10,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from images import rgb_png
-from visionloop.catalog import HEAD_REVISION, Catalog, ProbedFile
+from tiny_items import add_items
+from visionloop.catalog import HEAD_REVISION, Catalog
 from visionloop.core.errors import CatalogError, NotFoundError, ValidationError
 from visionloop.core.labels import ClassLabel, ObjectLabels
-from visionloop.core.media import ImageInfo
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import LabelSchema, TaskType
 
 
-def _add_items(catalog: Catalog, count: int, split: str = "train") -> list[int]:
-    probed = [
-        ProbedFile(
-            uri=f"/data/{i}.png",
-            size=100 + i,
-            fingerprint=f"{i}",
-            sha256=f"{i:064x}",
-            info=ImageInfo(width=10, height=20, format="PNG", mode="RGB"),
-        )
-        for i in range(count)
-    ]
-    catalog.record_files(probed, split_for=lambda _sha: split, source="ingest", run_id=None)
-    return [item.id for item in catalog.iter_items()]
-
-
 def test_annotations_are_versions_and_history_is_kept(catalog: Catalog) -> None:
-    [item] = _add_items(catalog, 1)
+    [item] = add_items(catalog, 1)
     first = catalog.add_annotation(item, ClassLabel("cat"), Provenance.human("ann-1"))
     second = catalog.add_annotation(item, ClassLabel("dog"), Provenance.human("ann-2"))
 
@@ -49,7 +34,7 @@ def test_annotations_are_versions_and_history_is_kept(catalog: Catalog) -> None:
 
 
 def test_human_labels_win_over_auto_and_model_labels(catalog: Catalog) -> None:
-    [item] = _add_items(catalog, 1)
+    [item] = add_items(catalog, 1)
     catalog.add_annotation(item, ClassLabel("cat"), Provenance.model("m1", 0.7))
     assert catalog.current_annotations()[item].provenance.kind == "model"
     catalog.add_annotation(item, ClassLabel("dog"), Provenance.auto("m1", "cal-1", 0.99))
@@ -62,7 +47,7 @@ def test_human_labels_win_over_auto_and_model_labels(catalog: Catalog) -> None:
 
 
 def test_revoked_calibration_runs_stop_their_auto_labels_counting(catalog: Catalog) -> None:
-    first, second = _add_items(catalog, 2)
+    first, second = add_items(catalog, 2)
     run = catalog.start_run("autolabel", {}, {})
     catalog.add_annotation(first, ClassLabel("cat"), Provenance.model("m1", 0.6))
     catalog.add_annotation(first, ClassLabel("dog"), Provenance.auto("m1", run, 0.99), run_id=run)
@@ -86,7 +71,7 @@ def test_revoked_calibration_runs_stop_their_auto_labels_counting(catalog: Catal
 
 
 def test_items_move_between_splits_and_snapshots_keep_the_old_one(catalog: Catalog) -> None:
-    items = _add_items(catalog, 3)
+    items = add_items(catalog, 3)
     before = catalog.create_snapshot()
     assert catalog.assign_split(items[:2], "calib") == 2
     assert catalog.assign_split(items[:2], "calib") == 0  # already there
@@ -97,7 +82,7 @@ def test_items_move_between_splits_and_snapshots_keep_the_old_one(catalog: Catal
 
 
 def test_current_annotations_of_some_items_reads_only_those(catalog: Catalog) -> None:
-    items = _add_items(catalog, 5)
+    items = add_items(catalog, 5)
     for item in items:
         catalog.add_annotation(item, ClassLabel("cat"), Provenance.human("alice"))
     catalog.add_annotation(items[1], ClassLabel("dog"), Provenance.human("bob"))
@@ -106,13 +91,13 @@ def test_current_annotations_of_some_items_reads_only_those(catalog: Catalog) ->
     assert set(some) == {items[1], items[3]}
     assert some[items[1]].label == ClassLabel("dog") and some[items[1]].version == 2
     assert catalog.current_annotations([]) == {}
-    everything = _add_items(catalog, 6)  # one more item, never annotated
+    everything = add_items(catalog, 6)  # one more item, never annotated
     assert len(everything) == 6
     assert catalog.annotated_item_ids() == set(catalog.current_annotations()) == set(items)
 
 
 def test_database_refuses_to_rewrite_history(catalog: Catalog) -> None:
-    [item] = _add_items(catalog, 1)
+    [item] = add_items(catalog, 1)
     catalog.add_annotation(item, ClassLabel("cat"), Provenance.human("alice"))
     for statement in ("UPDATE annotations SET provenance = 'auto'", "DELETE FROM annotations"):
         with pytest.raises(DBAPIError, match="append-only"), catalog.engine.begin() as connection:
@@ -121,7 +106,7 @@ def test_database_refuses_to_rewrite_history(catalog: Catalog) -> None:
 
 
 def test_object_labels_round_trip_with_masks_and_keypoints(catalog: Catalog) -> None:
-    [item] = _add_items(catalog, 1)
+    [item] = add_items(catalog, 1)
     label = ObjectLabels(
         boxes=np.array([[1.5, 2.0, 8.25, 9.0], [0.0, 0.0, 3.0, 4.0]]),
         class_names=("person", "person"),
@@ -144,7 +129,7 @@ def test_annotating_a_missing_item_names_it(catalog: Catalog) -> None:
 
 
 def test_snapshots_are_immutable_and_content_addressed(catalog: Catalog) -> None:
-    items = _add_items(catalog, 3)
+    items = add_items(catalog, 3)
     catalog.add_annotation(items[0], ClassLabel("cat"), Provenance.human("alice"))
     first = catalog.create_snapshot("v1")
     assert catalog.create_snapshot("again").id == first.id  # same state, same id
@@ -211,7 +196,7 @@ def test_schema_is_versioned_only_when_it_changes(catalog: Catalog) -> None:
 
 
 def test_summary_counts_splits_provenance_and_classes(catalog: Catalog) -> None:
-    items = _add_items(catalog, 4, split="val")
+    items = add_items(catalog, 4, split="val")
     catalog.add_annotation(items[0], ClassLabel("cat"), Provenance.human("alice"))
     catalog.add_annotation(items[1], ClassLabel("cat"), Provenance.auto("m1", "cal", 0.99))
     catalog.add_annotation(items[2], ClassLabel("dog"), Provenance.model("m1", 0.6))
@@ -248,7 +233,7 @@ def test_bad_catalog_urls_are_clear_errors(tmp_path: Path) -> None:
 def test_concurrent_annotators_never_lose_or_duplicate_a_version(catalog: Catalog) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    [item] = _add_items(catalog, 1)
+    [item] = add_items(catalog, 1)
 
     def annotate(worker: int) -> None:
         for n in range(8):

@@ -147,18 +147,18 @@ class Catalog:
     # -- items ----------------------------------------------------------------------------
     def get_item(self, item_id: int) -> ItemRecord:
         with read_connection(self.engine) as connection:
-            row = connection.execute(select(*_ITEM_COLUMNS).where(media_items.c.id == item_id)).first()
+            row = connection.execute(select(*ITEM_COLUMNS).where(media_items.c.id == item_id)).first()
         if row is None:
             raise NotFoundError(f"no item with id {item_id}")
-        return _item_record(row)
+        return item_record(row)
 
     def iter_items(self, split: str | None = None, status: str = "active") -> Iterator[ItemRecord]:
-        query = select(*_ITEM_COLUMNS).where(media_items.c.status == status).order_by(media_items.c.id)
+        query = select(*ITEM_COLUMNS).where(media_items.c.status == status).order_by(media_items.c.id)
         if split is not None:
             query = query.where(media_items.c.split == split)
         with read_connection(self.engine) as connection:
             for row in connection.execute(query):
-                yield _item_record(row)
+                yield item_record(row)
 
     def assign_split(self, item_ids: Sequence[int], split: str) -> int:
         """Move items to ``split`` (e.g. a calibration hold-out); returns how many changed.
@@ -244,30 +244,30 @@ class Catalog:
     def annotation_history(self, item_id: int) -> list[AnnotationRecord]:
         with read_connection(self.engine) as connection:
             rows = connection.execute(
-                select(*_ANNOTATION_COLUMNS)
+                select(*ANNOTATION_COLUMNS)
                 .where(annotation_versions.c.item_id == item_id)
                 .order_by(annotation_versions.c.version)
             ).all()
-        return [_annotation_record(row) for row in rows]
+        return [annotation_record(row) for row in rows]
 
     def current_annotations(self, item_ids: Sequence[int] | None = None) -> dict[int, AnnotationRecord]:
         """The label each item has now: human > auto > model, newest version within a kind."""
         if item_ids is None:
-            queries = [_current_annotation_query()]
+            queries = [current_annotation_query()]
         else:  # bounded IN lists: SQLite allows ~32k parameters per statement
             ids = list(item_ids)
-            queries = [_current_annotation_query(ids[i : i + 5000]) for i in range(0, len(ids), 5000)]
+            queries = [current_annotation_query(ids[i : i + 5000]) for i in range(0, len(ids), 5000)]
         out: dict[int, AnnotationRecord] = {}
         with read_connection(self.engine) as connection:
             for query in queries:
-                out.update({row.item_id: _annotation_record(row) for row in connection.execute(query)})
+                out.update({row.item_id: annotation_record(row) for row in connection.execute(query)})
         return out
 
     def annotated_item_ids(self) -> set[int]:
         """Items with an annotation of any provenance: the keys of :meth:`current_annotations`,
         without reading and parsing every label."""
         with read_connection(self.engine) as connection:
-            query = select(annotation_versions.c.item_id).where(_counts()).distinct()
+            query = select(annotation_versions.c.item_id).where(counted_annotations()).distinct()
             return {int(item_id) for item_id in connection.execute(query).scalars()}
 
     # -- predictions ----------------------------------------------------------------------
@@ -448,7 +448,7 @@ class Catalog:
         same state always yields the same snapshot and any change yields a new one.
         """
         with write_transaction(self.engine) as connection:
-            current = _current_annotation_query().subquery()
+            current = current_annotation_query().subquery()
             query = (
                 select(media_items.c.id, media_items.c.sha256, media_items.c.split, current.c.id)
                 .select_from(media_items.outerjoin(current, current.c.item_id == media_items.c.id))
@@ -508,7 +508,7 @@ class Catalog:
         self.get_snapshot(snapshot_id)
         with read_connection(self.engine) as connection:
             rows = connection.execute(
-                select(*_ITEM_COLUMNS, *_ANNOTATION_COLUMNS, snapshot_entries.c.split)
+                select(*ITEM_COLUMNS, *ANNOTATION_COLUMNS, snapshot_entries.c.split)
                 .select_from(
                     snapshot_entries.join(
                         media_items, media_items.c.id == snapshot_entries.c.item_id
@@ -519,11 +519,11 @@ class Catalog:
                 .where(snapshot_entries.c.snapshot_id == snapshot_id)
                 .order_by(media_items.c.id)
             ).all()
-        n_item = len(_ITEM_COLUMNS)
+        n_item = len(ITEM_COLUMNS)
         out: list[tuple[ItemRecord, AnnotationRecord | None]] = []
         for row in rows:
-            item = dataclasses.replace(_item_record(row[:n_item]), split=row[-1])  # the frozen split
-            annotation = None if row[n_item] is None else _annotation_record(row[n_item:-1])
+            item = dataclasses.replace(item_record(row[:n_item]), split=row[-1])  # the frozen split
+            annotation = None if row[n_item] is None else annotation_record(row[n_item:-1])
             out.append((item, annotation))
         return out
 
@@ -539,7 +539,7 @@ class Catalog:
                     .group_by(media_items.c.split)
                 )
             }
-            current = _current_annotation_query().subquery()
+            current = current_annotation_query().subquery()
             active_current = (
                 select(current.c.id, current.c.provenance, media_items.c.split)
                 .join(media_items, media_items.c.id == current.c.item_id)
@@ -593,7 +593,7 @@ class Catalog:
         }
 
 
-_ITEM_COLUMNS = (
+ITEM_COLUMNS = (
     media_items.c.id,
     media_items.c.sha256,
     media_items.c.uri,
@@ -607,7 +607,7 @@ _ITEM_COLUMNS = (
     media_items.c.source,
     media_items.c.status,
 )
-_ANNOTATION_COLUMNS = (
+ANNOTATION_COLUMNS = (
     annotation_versions.c.id,
     annotation_versions.c.item_id,
     annotation_versions.c.version,
@@ -642,7 +642,7 @@ _SNAPSHOT_COLUMNS = (
 )
 
 
-def _counts() -> Any:
+def counted_annotations() -> Any:
     """Annotation versions that count: all but auto labels of a revoked calibration run."""
     revoked = select(runs.c.id).where(runs.c.status == REVOKED)
     return (
@@ -652,12 +652,12 @@ def _counts() -> Any:
     )
 
 
-def _current_annotation_query(item_ids: Sequence[int] | None = None) -> Any:
+def current_annotation_query(item_ids: Sequence[int] | None = None) -> Any:
     """Each item's current annotation (rank 1 by provenance precedence, then newest version);
     ``item_ids`` narrows the ranking itself, so only those items' versions are read."""
     precedence = case(_PRECEDENCE, value=annotation_versions.c.provenance, else_=9)
     ranked = select(
-        *_ANNOTATION_COLUMNS,
+        *ANNOTATION_COLUMNS,
         func.row_number()
         .over(
             partition_by=annotation_versions.c.item_id,
@@ -665,11 +665,11 @@ def _current_annotation_query(item_ids: Sequence[int] | None = None) -> Any:
         )
         .label("rank"),
     )
-    ranked = ranked.where(_counts())
+    ranked = ranked.where(counted_annotations())
     if item_ids is not None:
         ranked = ranked.where(annotation_versions.c.item_id.in_(list(item_ids)))
     subquery = ranked.subquery()
-    return select(*(subquery.c[column.name] for column in _ANNOTATION_COLUMNS)).where(subquery.c.rank == 1)
+    return select(*(subquery.c[column.name] for column in ANNOTATION_COLUMNS)).where(subquery.c.rank == 1)
 
 
 def _append_annotation(
@@ -720,11 +720,11 @@ def _append_annotation(
     return AnnotationRecord(annotation_id, item_id, version, label, provenance, run_id, supersedes, now)
 
 
-def _item_record(row: Any) -> ItemRecord:
+def item_record(row: Any) -> ItemRecord:
     return ItemRecord(*tuple(row))
 
 
-def _annotation_record(row: Any) -> AnnotationRecord:
+def annotation_record(row: Any) -> AnnotationRecord:
     (
         annotation_id,
         item_id,

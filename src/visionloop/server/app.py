@@ -20,6 +20,7 @@ from visionloop.project import Project
 from visionloop.registry import project_registry
 from visionloop.server.auth import TokenGuard
 from visionloop.server.cvat_detector import cvat_router
+from visionloop.server.dashboard_api import dashboard_api
 from visionloop.server.hosting import ModelHost
 from visionloop.server.labelstudio_backend import labelstudio_router
 from visionloop.server.limits import BodyLimit
@@ -77,6 +78,7 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
         return metrics.exposition()
 
     app.include_router(v1_router(host, registry, settings, slots, guard))
+    app.include_router(dashboard_api(project, catalog))
     app.include_router(cvat_router(host, settings, slots))
     app.include_router(labelstudio_router(host, registry, settings, slots, guard))
     return app

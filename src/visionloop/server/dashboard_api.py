@@ -1,0 +1,135 @@
+"""The dashboard's read API: the project overview, gallery pages, an item's history, thumbnails.
+
+Everything here reads; state changes (promote, approve, roll back) stay on ``/v1`` behind the
+token. Labels travel in the core's JSON (absolute pixels of the upright image), with each item's
+width and height, so a page can draw them over a thumbnail of any size. Thumbnails are made
+once per item and size (a draft JPEG decode, then a resize) and kept under the project's
+``cache/thumbnails/``, named by the image's sha256: a path never comes from the request.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from PIL import Image
+
+from visionloop.catalog import AnnotationRecord, Catalog, ItemRecord
+from visionloop.catalog.browse import PROVENANCES, GalleryEntry, GalleryFilter, gallery_page
+from visionloop.core.labels import Label
+from visionloop.datasets.records import ImageReader
+from visionloop.project import Project
+from visionloop.storage.filesystem import atomic_write_local
+
+__all__ = ["THUMBNAIL_SIZES", "dashboard_api"]
+
+THUMBNAIL_SIZES = (128, 256, 512)
+CACHE_SECONDS = 3600
+
+
+def dashboard_api(project: Project, catalog: Catalog) -> APIRouter:
+    router = APIRouter(prefix="/api")
+    reader = ImageReader(project.config.s3.fsspec_options())
+    thumbnails = project.root / "cache" / "thumbnails"
+
+    @router.get("/overview")
+    def overview() -> dict[str, Any]:
+        schema = catalog.get_schema() or project.config.labels
+        return {"project": project.config.name, "task": schema.task.value, **catalog.summary()}
+
+    @router.get("/gallery")
+    def gallery(
+        classes: Annotated[list[str] | None, Query(alias="class", max_length=128)] = None,
+        split: Annotated[str | None, Query(max_length=32)] = None,
+        provenance: Annotated[str | None, Query(pattern="^(" + "|".join(PROVENANCES) + ")$")] = None,
+        min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+        max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+        disagreement: bool = False,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 60,
+    ) -> dict[str, Any]:
+        chosen = GalleryFilter(
+            frozenset(classes or ()), split, provenance, min_confidence, max_confidence, disagreement
+        )
+        page = gallery_page(catalog, chosen, after=after, limit=limit)
+        return {
+            "total": page.total,
+            "next_after": page.next_after,
+            "items": [_entry_json(entry) for entry in page.entries],
+        }
+
+    @router.get("/items/{item_id}")
+    def item(item_id: int) -> dict[str, Any]:
+        record = catalog.get_item(item_id)
+        history = catalog.annotation_history(item_id)
+        current = catalog.current_annotations([item_id]).get(item_id)
+        prediction = catalog.latest_predictions([item_id]).get(item_id)
+        return {
+            **_item_json(record),
+            "annotation": _annotation_json(current),
+            "prediction": _prediction_json(prediction),
+            "history": [_annotation_json(version) for version in history],
+        }
+
+    @router.get("/items/{item_id}/thumbnail")
+    def thumbnail(item_id: int, size: Annotated[int, Query()] = 256) -> Response:
+        if size not in THUMBNAIL_SIZES:
+            size = min(THUMBNAIL_SIZES, key=lambda choice: abs(choice - size))
+        record = catalog.get_item(item_id)
+        path = thumbnails / f"{record.sha256}-{size}.jpg"
+        if not path.is_file():
+            atomic_write_local(str(path), _thumbnail(reader, record.uri, size))
+        headers = {"Cache-Control": f"private, max-age={CACHE_SECONDS}"}
+        return Response(path.read_bytes(), media_type="image/jpeg", headers=headers)
+
+    return router
+
+
+def _thumbnail(reader: ImageReader, uri: str, size: int) -> bytes:
+    pixels, _ = reader.reduced(uri, size, None)
+    image = Image.fromarray(pixels)
+    image.thumbnail((size, size), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _item_json(record: ItemRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": Path(record.uri).name,
+        "uri": record.uri,
+        "width": record.width,
+        "height": record.height,
+        "split": record.split,
+        "thumbnail": f"/api/items/{record.id}/thumbnail",
+    }
+
+
+def _annotation_json(annotation: AnnotationRecord | None) -> dict[str, Any] | None:
+    if annotation is None:
+        return None
+    return {
+        "version": annotation.version,
+        "label": annotation.label.to_dict(),
+        "provenance": annotation.provenance.model_dump(mode="json", exclude_none=True),
+        "created_at": annotation.created_at.isoformat(),
+    }
+
+
+def _prediction_json(prediction: tuple[str, Label, float | None] | None) -> dict[str, Any] | None:
+    if prediction is None:
+        return None
+    version, label, score = prediction
+    return {"model_version": version, "label": label.to_dict(), "score": score}
+
+
+def _entry_json(entry: GalleryEntry) -> dict[str, Any]:
+    return {
+        **_item_json(entry.item),
+        "annotation": _annotation_json(entry.annotation),
+        "prediction": _prediction_json(entry.prediction),
+    }

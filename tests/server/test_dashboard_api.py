@@ -1,0 +1,83 @@
+"""The dashboard's read API on a real tiny project: overview counts, gallery pages and filters,
+an item's history, and thumbnails made once and cached."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tiny_projects import make_project
+from visionloop.core.labels import ClassLabel
+from visionloop.core.provenance import Provenance
+from visionloop.core.schema import TaskType
+from visionloop.project import Project
+from visionloop.server import ServerSettings, create_app
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """Detection scenes: 4 labelled per split, 3 unlabelled; one model pre-label on the pool."""
+    project = make_project(tmp_path, TaskType.DETECTION, per_split=4, unlabeled=3)
+    with project.open_catalog() as catalog:
+        annotated = catalog.annotated_item_ids()
+        pool = sorted(item.id for item in catalog.iter_items() if item.id not in annotated)
+        catalog.add_annotation(pool[0], ClassLabel("box"), Provenance.model("m1", 0.4))
+    return project
+
+
+@pytest.fixture
+def client(project: Project) -> Iterator[TestClient]:
+    with TestClient(create_app(project, ServerSettings(token="t" * 24))) as client:
+        yield client
+
+
+def test_the_overview_counts_items_and_labels(client: TestClient) -> None:
+    body = client.get("/api/overview").json()
+    assert body["task"] == "detection" and body["project"] == "tiny-detection"
+    assert body["items"] == 15 and body["unlabelled"] == 2
+    assert body["labelled_by_provenance"] == {"human": 12, "auto": 0, "model": 1}
+
+
+def test_gallery_pages_and_filters(client: TestClient) -> None:
+    first = client.get("/api/gallery", params={"limit": 10}).json()
+    assert first["total"] == 15 and len(first["items"]) == 10 and first["next_after"] is not None
+    rest = client.get("/api/gallery", params={"limit": 10, "after": first["next_after"]}).json()
+    assert len(rest["items"]) == 5 and rest["next_after"] is None
+    shown = first["items"][0]
+    assert shown["annotation"]["provenance"]["kind"] == "human"
+    assert shown["annotation"]["label"]["type"] == "objects" and shown["width"] > 0
+    assert shown["thumbnail"] == f"/api/items/{shown['id']}/thumbnail"
+
+    models = client.get("/api/gallery", params={"provenance": "model"}).json()
+    assert models["total"] == 1 and models["items"][0]["annotation"]["provenance"]["model_version"] == "m1"
+    assert client.get("/api/gallery", params={"provenance": "none"}).json()["total"] == 2
+    assert client.get("/api/gallery", params={"split": "val"}).json()["total"] == 4
+    assert client.get("/api/gallery", params={"provenance": "robot"}).status_code == 422
+    assert client.get("/api/gallery", params={"limit": 501}).status_code == 422
+
+
+def test_an_item_shows_its_history(client: TestClient, project: Project) -> None:
+    item = client.get("/api/gallery", params={"limit": 1}).json()["items"][0]["id"]
+    with project.open_catalog() as catalog:
+        catalog.add_annotation(item, ClassLabel("bar"), Provenance.human("reviewer"))
+    body = client.get(f"/api/items/{item}").json()
+    assert [version["version"] for version in body["history"]] == [1, 2]
+    assert body["annotation"]["provenance"]["annotator"] == "reviewer"
+    assert client.get("/api/items/999999").status_code == 404
+
+
+def test_thumbnails_are_made_once_in_the_items_proportions(client: TestClient, project: Project) -> None:
+    item = client.get("/api/gallery", params={"limit": 1}).json()["items"][0]
+    answer = client.get(item["thumbnail"], params={"size": 128})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(answer.content))
+    assert max(image.size) <= 128
+    assert abs(image.size[0] / image.size[1] - item["width"] / item["height"]) < 0.05
+    cached = list((project.root / "cache" / "thumbnails").glob("*-128.jpg"))
+    assert len(cached) == 1 and cached[0].read_bytes() == answer.content
+    assert client.get(item["thumbnail"], params={"size": 130}).content == answer.content  # nearest size
