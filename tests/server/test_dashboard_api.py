@@ -81,3 +81,13 @@ def test_thumbnails_are_made_once_in_the_items_proportions(client: TestClient, p
     cached = list((project.root / "cache" / "thumbnails").glob("*-128.jpg"))
     assert len(cached) == 1 and cached[0].read_bytes() == answer.content
     assert client.get(item["thumbnail"], params={"size": 130}).content == answer.content  # nearest size
+
+
+def test_the_root_serves_browsers_the_dashboard_and_label_studio_its_health(client: TestClient) -> None:
+    page = client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="/static/app.js">' in page.text
+    assert client.get("/static/app.js").headers["content-security-policy"]
+    assert client.get("/", headers={"Accept": "*/*"}).json()["status"] == "UP"
+    assert client.get("/static/../dashboard_api.py").status_code == 404  # no escape from static/

@@ -21,8 +21,9 @@ from visionloop.registry import project_registry
 from visionloop.server.auth import TokenGuard
 from visionloop.server.cvat_detector import cvat_router
 from visionloop.server.dashboard_api import dashboard_api
+from visionloop.server.dashboard_static import mount_dashboard
 from visionloop.server.hosting import ModelHost
-from visionloop.server.labelstudio_backend import labelstudio_router
+from visionloop.server.labelstudio_backend import health_answer, labelstudio_router
 from visionloop.server.limits import BodyLimit
 from visionloop.server.metrics import ServerMetrics
 from visionloop.server.predicting import InferenceSlots
@@ -79,6 +80,7 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
 
     app.include_router(v1_router(host, registry, settings, slots, guard))
     app.include_router(dashboard_api(project, catalog))
+    mount_dashboard(app, lambda: health_answer(settings))
     app.include_router(cvat_router(host, settings, slots))
     app.include_router(labelstudio_router(host, registry, settings, slots, guard))
     return app

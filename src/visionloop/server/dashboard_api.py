@@ -38,7 +38,12 @@ def dashboard_api(project: Project, catalog: Catalog) -> APIRouter:
     @router.get("/overview")
     def overview() -> dict[str, Any]:
         schema = catalog.get_schema() or project.config.labels
-        return {"project": project.config.name, "task": schema.task.value, **catalog.summary()}
+        return {
+            "project": project.config.name,
+            "task": schema.task.value,
+            "schema": {**schema.model_dump(mode="json"), "skeleton_indices": schema.skeleton_indices},
+            **catalog.summary(),
+        }
 
     @router.get("/gallery")
     def gallery(

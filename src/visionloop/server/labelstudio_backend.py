@@ -51,7 +51,7 @@ from visionloop.server.ls_media import TaskImageReader
 from visionloop.server.predicting import InferenceSlots, json_object
 from visionloop.server.settings import ServerSettings
 
-__all__ = ["EVENT_KIND", "RECORDED_ACTIONS", "labelstudio_router"]
+__all__ = ["EVENT_KIND", "RECORDED_ACTIONS", "health_answer", "labelstudio_router"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,11 @@ class _Task:
     error: str | None = None
 
 
+def health_answer(settings: ServerSettings) -> dict[str, Any]:
+    """What Label Studio expects from ``GET /health`` (and ``GET /``, which the dashboard shares)."""
+    return {"status": "UP", "model_class": "visionloop", "model": settings.model}
+
+
 def labelstudio_router(
     host: ModelHost,
     registry: ModelRegistry,
@@ -111,10 +116,9 @@ def labelstudio_router(
     choices = ProjectModels()
     reader = TaskImageReader(settings)
 
-    @router.get("/")
     @router.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "UP", "model_class": "visionloop", "model": settings.model}
+        return health_answer(settings)
 
     @router.post("/setup")
     async def setup(request: Request, background: BackgroundTasks) -> dict[str, Any]:

@@ -1,0 +1,244 @@
+// visionloop dashboard: a few pages over the read API (/api/...), no framework, no CDN.
+// Labels arrive in the core's JSON (absolute pixels of the upright image); an SVG whose viewBox
+// is the image's own width and height lies over each picture, so every shape lands on its pixels
+// at any display size. Text is only ever set through textContent.
+
+const SVG = "http://www.w3.org/2000/svg";
+const page = document.getElementById("page");
+let schema = { classes: [], keypoints: [], skeleton_indices: [] };
+
+async function api(path) {
+  const answer = await fetch(path, { headers: { Accept: "application/json" } });
+  if (!answer.ok) throw new Error(`${path}: ${answer.status} ${await answer.text()}`);
+  return answer.json();
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
+    if (key === "text") node.textContent = value;
+    else if (key === "style") Object.assign(node.style, value); // CSSOM: allowed by the page's CSP
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  return node;
+}
+
+function colour(name) {
+  let hash = 0;
+  for (const ch of String(name)) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return `hsl(${hash % 360} 85% 55%)`;
+}
+
+// -- overlays --------------------------------------------------------------------------------
+
+function drawLabel(layer, label, dashed) {
+  if (!label || label.type !== "objects") return;
+  const names = label.class_names || [];
+  (label.boxes || []).forEach((box, i) => {
+    const [x1, y1, x2, y2] = box;
+    const stroke = colour(names[i]);
+    const rect = svg("rect", {
+      x: x1, y: y1, width: Math.max(0, x2 - x1), height: Math.max(0, y2 - y1),
+      fill: "none", stroke, "stroke-width": 2, "vector-effect": "non-scaling-stroke",
+      "data-class": names[i] ?? "",
+    });
+    if (dashed) rect.setAttribute("stroke-dasharray", "6 4");
+    layer.append(rect);
+    (label.polygons?.[i] || []).forEach((ring) => {
+      layer.append(svg("polygon", {
+        points: ring.map((p) => p.join(",")).join(" "), fill: stroke, "fill-opacity": 0.3,
+        stroke, "stroke-width": 1, "vector-effect": "non-scaling-stroke",
+      }));
+    });
+    const points = label.keypoints?.[i];
+    if (points) {
+      for (const [a, b] of schema.skeleton_indices) {
+        const [pa, pb] = [points[a], points[b]];
+        if (pa && pb && pa[2] > 0 && pb[2] > 0) {
+          layer.append(svg("line", {
+            x1: pa[0], y1: pa[1], x2: pb[0], y2: pb[1], stroke, "stroke-width": 2,
+            "vector-effect": "non-scaling-stroke", class: "bone",
+          }));
+        }
+      }
+      points.forEach(([x, y, v], k) => {
+        if (v > 0) {
+          layer.append(svg("circle", {
+            cx: x, cy: y, r: 3, fill: stroke, stroke: "#000", "stroke-width": 1,
+            "vector-effect": "non-scaling-stroke", class: "keypoint",
+            "data-keypoint": schema.keypoints[k] ?? String(k),
+          }));
+        }
+      });
+    }
+  });
+}
+
+function picture(item, { size = 256, prediction = true } = {}) {
+  const box = el("div", { class: "picture", style: { aspectRatio: `${item.width} / ${item.height}` } });
+  box.append(el("img", { src: `${item.thumbnail}?size=${size}`, alt: item.name, loading: "lazy" }));
+  const layer = svg("svg", {
+    viewBox: `0 0 ${item.width} ${item.height}`, preserveAspectRatio: "none", "data-item": item.id,
+  });
+  drawLabel(layer, item.annotation?.label, false);
+  if (prediction) drawLabel(layer, item.prediction?.label, true);
+  box.append(layer);
+  return box;
+}
+
+function summaryOf(label) {
+  if (!label) return "";
+  if (label.type === "class") return label.class_name;
+  const counts = {};
+  for (const name of label.class_names || []) counts[name] = (counts[name] || 0) + 1;
+  return Object.entries(counts).map(([name, n]) => `${n} ${name}`).join(", ");
+}
+
+function badge(annotation) {
+  const kind = annotation?.provenance?.kind ?? "none";
+  return el("span", { class: `badge ${kind}`, text: kind });
+}
+
+// -- pages -----------------------------------------------------------------------------------
+
+function bars(counts) {
+  const box = el("div", { class: "bars" });
+  const top = Math.max(1, ...Object.values(counts));
+  for (const [name, count] of Object.entries(counts)) {
+    const fill = el("div", { class: "fill", style: { width: `${(100 * count) / top}%` } });
+    box.append(el("div", { class: "bar-row" }, el("span", { text: name }), el("div", {}, fill),
+      el("span", { class: "count", text: count.toLocaleString() })));
+  }
+  return box;
+}
+
+async function overview() {
+  const data = await api("/api/overview");
+  const cards = el("div", { class: "cards" });
+  const figures = { items: data.items, labelled: data.labelled, unlabelled: data.unlabelled,
+    ...data.labelled_by_provenance };
+  for (const [name, value] of Object.entries(figures)) {
+    cards.append(el("div", { class: "card", "data-figure": name },
+      el("div", { class: "value", text: value.toLocaleString() }), el("div", { class: "name", text: name })));
+  }
+  page.replaceChildren(el("h1", { text: `${data.project}: ${data.task}` }), cards,
+    el("h2", { text: "Items by split" }), bars(data.items_by_split),
+    el("h2", { text: "Class balance (current labels)" }), bars(data.class_balance));
+}
+
+function filterForm(params) {
+  const form = el("form", { class: "filters" });
+  const select = (name, options, title) => {
+    const field = el("select", { name });
+    field.append(el("option", { value: "", text: "any" }));
+    for (const option of options) {
+      const node = el("option", { value: option, text: option });
+      if (params.get(name) === option) node.selected = true;
+      field.append(node);
+    }
+    return el("label", {}, title, field);
+  };
+  const confidence = el("input", { name: "max_confidence", type: "number", min: 0, max: 1, step: 0.05,
+    value: params.get("max_confidence") ?? "" });
+  const disagreement = el("input", { name: "disagreement", type: "checkbox" });
+  disagreement.checked = params.get("disagreement") === "true";
+  form.append(select("class", schema.classes, "class"), select("split", ["train", "val", "test"], "split"),
+    select("provenance", ["human", "auto", "model", "none"], "provenance"),
+    el("label", {}, "confidence at most", confidence),
+    el("label", { class: "check" }, disagreement, "human and model disagree"),
+    el("button", { type: "submit", text: "Apply" }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) {
+      if (value !== "" && key !== "disagreement") chosen.set(key, value);
+    }
+    if (disagreement.checked) chosen.set("disagreement", "true");
+    location.hash = `#/gallery?${chosen}`;
+  });
+  return form;
+}
+
+function tile(item) {
+  const link = el("a", { class: "tile", href: `#/items/${item.id}`, "data-item": item.id });
+  const label = item.annotation?.label ?? item.prediction?.label;
+  link.append(picture(item), el("div", { class: "caption" }, el("span", { text: summaryOf(label) || item.name }),
+    badge(item.annotation)));
+  return link;
+}
+
+async function gallery(params) {
+  const grid = el("div", { class: "grid" });
+  const summary = el("div", { class: "summary" });
+  const more = el("button", { type: "button", text: "More" });
+  page.replaceChildren(el("h1", { text: "Gallery" }), filterForm(params), summary, grid, more);
+  let after = null;
+  const load = async () => {
+    const query = new URLSearchParams(params);
+    query.set("limit", "60");
+    if (after !== null) query.set("after", after);
+    const data = await api(`/api/gallery?${query}`);
+    for (const item of data.items) grid.append(tile(item));
+    summary.textContent = `${data.total.toLocaleString()} items match; ${grid.children.length} shown`;
+    after = data.next_after;
+    more.hidden = after === null;
+  };
+  more.addEventListener("click", load);
+  await load();
+}
+
+async function item(id) {
+  const data = await api(`/api/items/${encodeURIComponent(id)}`);
+  const rows = el("tbody");
+  for (const version of data.history.slice().reverse()) {
+    const who = version.provenance.annotator ?? version.provenance.model_version ?? "";
+    rows.append(el("tr", {}, el("td", { text: version.version }), el("td", {}, badge(version)),
+      el("td", { text: who }), el("td", { text: summaryOf(version.label) }),
+      el("td", { text: version.created_at.replace("T", " ").slice(0, 19) })));
+  }
+  const history = el("table", {}, el("thead", {}, el("tr", {}, ...["version", "kind", "by", "label", "when"]
+    .map((name) => el("th", { text: name })))), rows);
+  const facts = el("table", {}, el("tbody", {},
+    ...[["file", data.name], ["size", `${data.width} x ${data.height}`], ["split", data.split ?? "none"],
+      ["prediction", data.prediction ? `${summaryOf(data.prediction.label)} (${data.prediction.model_version})` : "none"]]
+      .map(([key, value]) => el("tr", {}, el("th", { text: key }), el("td", { text: value })))));
+  page.replaceChildren(el("h1", { text: data.name }), el("div", { class: "item-view" },
+    picture(data, { size: 512 }), el("div", {}, facts, el("h2", { text: "Annotation history" }), history)));
+}
+
+async function route() {
+  const [path, query] = location.hash.replace(/^#/, "").split("?");
+  const parts = (path || "/overview").split("/").filter(Boolean);
+  const params = new URLSearchParams(query || "");
+  for (const link of document.querySelectorAll("nav a")) {
+    link.classList.toggle("active", link.dataset.page === parts[0]);
+  }
+  page.dataset.page = parts[0];
+  page.dataset.ready = "false";
+  try {
+    if (parts[0] === "gallery") await gallery(params);
+    else if (parts[0] === "items" && parts[1]) await item(parts[1]);
+    else await overview();
+  } catch (error) {
+    page.replaceChildren(el("p", { class: "error", text: String(error.message || error) }));
+  }
+  page.dataset.ready = "true";
+}
+
+async function start() {
+  const data = await api("/api/overview");
+  schema = data.schema;
+  document.getElementById("project-name").textContent = `visionloop: ${data.project}`;
+  window.addEventListener("hashchange", route);
+  await route();
+}
+
+start();

@@ -1,0 +1,167 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright) against a running
+server: pages render real data, a known item's box is drawn on its pixels, the filters change
+the gallery. Screenshots of each page land in build/screenshots/dashboard/ for review."""
+
+from __future__ import annotations
+
+import colorsys
+import io
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tiny_projects import make_project
+from visionloop.core.labels import ClassLabel, ObjectLabels
+from visionloop.core.provenance import Provenance
+from visionloop.core.schema import TaskType
+from visionloop.project import Project
+from visionloop.server import ServerSettings, create_app
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "dashboard"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """Detection scenes; one pool item pre-labelled by a model, one human label with a known box."""
+    project = make_project(tmp_path_factory.mktemp("dash"), TaskType.DETECTION, per_split=4, unlabeled=3)
+    with project.open_catalog() as catalog:
+        annotated = catalog.annotated_item_ids()
+        pool = sorted(item.id for item in catalog.iter_items() if item.id not in annotated)
+        catalog.add_annotation(pool[0], ClassLabel("box"), Provenance.model("m1", 0.4))
+        known = ObjectLabels(np.array([[8.0, 10.0, 40.0, 30.0]]), ("bar",))
+        catalog.add_annotation(pool[1], known, Provenance.human("reviewer"))
+    return project
+
+
+@pytest.fixture(scope="module")
+def server(project: Project) -> Iterator[str]:
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    app = create_app(project, ServerSettings(token="t" * 24))
+    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not running.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        missing = "Chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI"):  # CI installs it (.ci/run): its absence there is a failure
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with playwright_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    opened.base = server
+    yield opened
+    context.close()
+    assert errors == [], errors  # no script errors, no refused (CSP) loads
+
+
+def _visit(page: Any, route: str) -> None:
+    page.goto(f"{page.base}/#{route}")
+    page.wait_for_selector("#page[data-ready='true']")
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_the_overview_shows_the_catalogs_counts(page: Any) -> None:
+    _visit(page, "/overview")
+    assert page.locator("[data-figure='items'] .value").inner_text() == "15"
+    assert page.locator("[data-figure='human'] .value").inner_text() == "13"
+    assert page.locator("[data-figure='model'] .value").inner_text() == "1"
+    assert "tiny-detection" in page.locator("h1").inner_text()
+    _shot(page, "overview")
+
+
+def test_filters_change_the_gallery(page: Any) -> None:
+    _visit(page, "/gallery")
+    assert page.locator(".tile").count() == 15
+    assert page.locator(".summary").inner_text().startswith("15 items match")
+    page.select_option("select[name='provenance']", "none")
+    page.click("form.filters button[type='submit']")
+    playwright_api.expect(page.locator(".tile")).to_have_count(1)  # the page's CSP forbids eval()
+    assert page.locator(".summary").inner_text().startswith("1 items match")
+    assert page.locator(".tile .badge").inner_text() == "none"
+    _visit(page, "/gallery?class=bar&provenance=human")
+    assert page.locator(".summary").inner_text().startswith("7 items match")
+    _shot(page, "gallery")
+
+
+def _rgb(hsl: str) -> np.ndarray:
+    hue, saturation, lightness = (float(x) for x in re.findall(r"[\d.]+", hsl))
+    red, green, blue = colorsys.hls_to_rgb(hue / 360, lightness / 100, saturation / 100)
+    return np.array([red, green, blue]) * 255
+
+
+def test_a_known_box_is_drawn_on_its_pixels(page: Any, project: Project) -> None:
+    with project.open_catalog() as catalog:
+        [item] = [
+            a.item_id for a in catalog.current_annotations().values() if a.provenance.annotator == "reviewer"
+        ]
+        record = catalog.get_item(item)
+    _visit(page, f"/items/{item}")
+    picture = page.locator(".picture")
+    playwright_api.expect(page.locator(".picture img")).to_have_js_property("complete", True)
+    shot = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB"), dtype=float)
+    scale_x, scale_y = shot.shape[1] / record.width, shot.shape[0] / record.height
+    stroke = _rgb(page.locator(".picture rect").get_attribute("stroke"))
+    # the box [8, 10, 40, 30]: its left edge at x = 8, halfway down; its top edge at y = 10
+    for x, y in ((8 * scale_x, 20 * scale_y), (24 * scale_x, 10 * scale_y)):
+        near = shot[int(y) - 1 : int(y) + 2, int(x) - 1 : int(x) + 2].reshape(-1, 3)
+        assert np.abs(near - stroke).sum(axis=1).min() < 60, (x, y, near, stroke)
+    inside = shot[int(20 * scale_y), int(24 * scale_x)]
+    assert np.abs(inside - stroke).sum() > 150  # not filled: the picture shows through
+    assert (
+        page.locator("table tbody tr").count() >= 1 and "reviewer" in page.locator("table").last.inner_text()
+    )
+    _shot(page, "item")
