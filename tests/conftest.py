@@ -28,6 +28,9 @@ from servers import (
 from visionloop.catalog import Catalog, sqlite_url_for
 from visionloop.storage import Filesystem
 
+# The browser fixture of the dashboard tests (a real Chromium through Playwright).
+pytest_plugins = ["live_dashboard"]
+
 
 def _unavailable(exc: ServerUnavailable) -> None:
     """Locally a missing server skips; in CI it fails, since CI must install every server."""

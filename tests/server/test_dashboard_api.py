@@ -7,15 +7,19 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from tiny_projects import make_project
+from tiny_registry import classifier_project
+from tiny_served import png
 from visionloop.core.labels import ClassLabel
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import TaskType
 from visionloop.project import Project
+from visionloop.registry import project_registry
 from visionloop.server import ServerSettings, create_app
 
 
@@ -91,3 +95,24 @@ def test_the_root_serves_browsers_the_dashboard_and_label_studio_its_health(clie
     assert client.get("/static/app.js").headers["content-security-policy"]
     assert client.get("/", headers={"Accept": "*/*"}).json()["status"] == "UP"
     assert client.get("/static/../dashboard_api.py").status_code == 404  # no escape from static/
+
+
+def test_models_list_versions_with_their_plots_and_history(tmp_path: Path) -> None:
+    project = classifier_project(tmp_path)
+    with project.open_catalog() as catalog:
+        gate = project_registry(project, catalog).get(2).gate
+    assert gate is not None
+    folder = project.root / "runs" / gate.evaluation_run
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "reliability.png").write_bytes(png(np.zeros((4, 4, 3), np.uint8)))
+    (folder / "secret.png").write_bytes(b"not a plot")
+    with TestClient(create_app(project, ServerSettings(token="t" * 24))) as client:
+        body = client.get("/api/models").json()
+        assert body["aliases"] == {"production": 1}
+        assert {v["version"]: v["plots"] for v in body["versions"]} == {1: [], 2: ["reliability"]}
+        assert [event["action"] for event in body["history"]][:2] == ["register", "register"]
+        answer = client.get("/api/models/2/plots/reliability.png")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+        assert client.get("/api/models/2/plots/secret.png").status_code == 404  # not a plot name
+        assert client.get("/api/models/1/plots/reliability.png").status_code == 404
+        assert client.get("/api/models/9/plots/reliability.png").status_code == 404

@@ -6,40 +6,23 @@ from __future__ import annotations
 
 import colorsys
 import io
-import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from live_dashboard import live_server, open_page, screenshot, visit
 from tiny_projects import make_project
 from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import TaskType
 from visionloop.project import Project
-from visionloop.server import ServerSettings, create_app
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "dashboard"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -57,74 +40,29 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 @pytest.fixture(scope="module")
 def server(project: Project) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    app = create_app(project, ServerSettings(token="t" * 24))
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        running.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing = "Chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):  # CI installs it (.ci/run): its absence there is a failure
-            pytest.fail(missing)
-        pytest.skip(missing)
-    with playwright_api.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with live_server(project) as url:
+        yield url
 
 
 @pytest.fixture
 def page(browser: Any, server: str) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    opened.base = server
+    context, opened, errors = open_page(browser, server)
     yield opened
     context.close()
     assert errors == [], errors  # no script errors, no refused (CSP) loads
 
 
-def _visit(page: Any, route: str) -> None:
-    page.goto(f"{page.base}/#{route}")
-    page.wait_for_selector("#page[data-ready='true']")
-
-
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 def test_the_overview_shows_the_catalogs_counts(page: Any) -> None:
-    _visit(page, "/overview")
+    visit(page, "/overview")
     assert page.locator("[data-figure='items'] .value").inner_text() == "15"
     assert page.locator("[data-figure='human'] .value").inner_text() == "13"
     assert page.locator("[data-figure='model'] .value").inner_text() == "1"
     assert "tiny-detection" in page.locator("h1").inner_text()
-    _shot(page, "overview")
+    screenshot(page, "overview")
 
 
 def test_filters_change_the_gallery(page: Any) -> None:
-    _visit(page, "/gallery")
+    visit(page, "/gallery")
     assert page.locator(".tile").count() == 15
     assert page.locator(".summary").inner_text().startswith("15 items match")
     page.select_option("select[name='provenance']", "none")
@@ -132,9 +70,9 @@ def test_filters_change_the_gallery(page: Any) -> None:
     playwright_api.expect(page.locator(".tile")).to_have_count(1)  # the page's CSP forbids eval()
     assert page.locator(".summary").inner_text().startswith("1 items match")
     assert page.locator(".tile .badge").inner_text() == "none"
-    _visit(page, "/gallery?class=bar&provenance=human")
+    visit(page, "/gallery?class=bar&provenance=human")
     assert page.locator(".summary").inner_text().startswith("7 items match")
-    _shot(page, "gallery")
+    screenshot(page, "gallery")
 
 
 def _rgb(hsl: str) -> np.ndarray:
@@ -149,7 +87,7 @@ def test_a_known_box_is_drawn_on_its_pixels(page: Any, project: Project) -> None
             a.item_id for a in catalog.current_annotations().values() if a.provenance.annotator == "reviewer"
         ]
         record = catalog.get_item(item)
-    _visit(page, f"/items/{item}")
+    visit(page, f"/items/{item}")
     picture = page.locator(".picture")
     playwright_api.expect(page.locator(".picture img")).to_have_js_property("complete", True)
     shot = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB"), dtype=float)
@@ -164,4 +102,4 @@ def test_a_known_box_is_drawn_on_its_pixels(page: Any, project: Project) -> None
     assert (
         page.locator("table tbody tr").count() >= 1 and "reviewer" in page.locator("table").last.inner_text()
     )
-    _shot(page, "item")
+    screenshot(page, "item")

@@ -79,7 +79,7 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
         return metrics.exposition()
 
     app.include_router(v1_router(host, registry, settings, slots, guard))
-    app.include_router(dashboard_api(project, catalog))
+    app.include_router(dashboard_api(project, catalog, registry))
     mount_dashboard(app, lambda: health_answer(settings))
     app.include_router(cvat_router(host, settings, slots))
     app.include_router(labelstudio_router(host, registry, settings, slots, guard))

@@ -14,23 +14,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from PIL import Image
 
 from visionloop.catalog import AnnotationRecord, Catalog, ItemRecord
 from visionloop.catalog.browse import PROVENANCES, GalleryEntry, GalleryFilter, gallery_page
+from visionloop.core.errors import NotFoundError
 from visionloop.core.labels import Label
 from visionloop.datasets.records import ImageReader
 from visionloop.project import Project
+from visionloop.registry import GateStatus, ModelRegistry
 from visionloop.storage.filesystem import atomic_write_local
 
-__all__ = ["THUMBNAIL_SIZES", "dashboard_api"]
+__all__ = ["PLOTS", "THUMBNAIL_SIZES", "dashboard_api"]
 
 THUMBNAIL_SIZES = (128, 256, 512)
+# The evaluation plots a model page may show: files an evaluate run writes into its folder.
+PLOTS = ("confusion_matrix", "reliability", "pr_curves", "box_pr_curves", "mask_pr_curves", "robustness")
 CACHE_SECONDS = 3600
 
 
-def dashboard_api(project: Project, catalog: Catalog) -> APIRouter:
+def dashboard_api(project: Project, catalog: Catalog, registry: ModelRegistry) -> APIRouter:
     router = APIRouter(prefix="/api")
     reader = ImageReader(project.config.s3.fsspec_options())
     thumbnails = project.root / "cache" / "thumbnails"
@@ -79,6 +83,28 @@ def dashboard_api(project: Project, catalog: Catalog) -> APIRouter:
             "history": [_annotation_json(version) for version in history],
         }
 
+    @router.get("/models")
+    def models() -> dict[str, Any]:
+        aliases = registry.aliases()
+        return {
+            "aliases": aliases,
+            "approval_required": list(project.config.registry.approval_required),
+            "versions": [
+                {**version.to_dict(), "plots": _plot_names(project, version.gate)}
+                for version in registry.versions()
+            ],
+            "history": [event.to_dict() for event in registry.history(limit=200)],
+        }
+
+    @router.get("/models/{version}/plots/{name}.png")
+    def plot(version: int, name: str) -> FileResponse:
+        gate = registry.get(version).gate
+        if name not in PLOTS or gate is None or name not in _plot_names(project, gate):
+            raise NotFoundError(f"model v{version} has no {name} plot")
+        return FileResponse(
+            project.root / "runs" / gate.evaluation_run / f"{name}.png", media_type="image/png"
+        )
+
     @router.get("/items/{item_id}/thumbnail")
     def thumbnail(item_id: int, size: Annotated[int, Query()] = 256) -> Response:
         if size not in THUMBNAIL_SIZES:
@@ -91,6 +117,14 @@ def dashboard_api(project: Project, catalog: Catalog) -> APIRouter:
         return Response(path.read_bytes(), media_type="image/jpeg", headers=headers)
 
     return router
+
+
+def _plot_names(project: Project, gate: GateStatus | None) -> list[str]:
+    """The plots the version's gating evaluation wrote (its run id comes from the registry)."""
+    if gate is None:
+        return []
+    folder = project.root / "runs" / gate.evaluation_run
+    return [name for name in PLOTS if (folder / f"{name}.png").is_file()]
 
 
 def _thumbnail(reader: ImageReader, uri: str, size: int) -> bytes:

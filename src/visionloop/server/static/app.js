@@ -214,6 +214,97 @@ async function item(id) {
     picture(data, { size: 512 }), el("div", {}, facts, el("h2", { text: "Annotation history" }), history)));
 }
 
+// -- models: versions, gate, plots, and the registry's state changes (which need the token) --------
+
+function tokenField() {
+  const field = el("input", { type: "password", name: "token", placeholder: "server token",
+    autocomplete: "off", value: sessionStorage.getItem("visionloop-token") ?? "" });
+  field.addEventListener("change", () => sessionStorage.setItem("visionloop-token", field.value));
+  return field;
+}
+
+async function act(path, body, token, status) {
+  status.textContent = "...";
+  const answer = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token.value}` },
+    body: JSON.stringify({ by: "dashboard", ...body }),
+  });
+  if (answer.ok) {
+    status.className = "status done";
+    status.textContent = "done";
+    await route();
+    return;
+  }
+  status.className = "status error";
+  const detail = await answer.json().catch(() => ({}));
+  status.textContent = `refused (${answer.status}): ${detail.detail ?? answer.statusText}`;
+}
+
+function metricsText(metrics) {
+  return Object.entries(metrics || {}).filter(([, value]) => typeof value === "number")
+    .slice(0, 4).map(([key, value]) => `${key} ${value.toFixed(3)}`).join(", ");
+}
+
+function versionPanel(version, aliases, token) {
+  const panel = el("section", { class: "version", "data-version": version.version });
+  const gate = version.gate;
+  const verdict = gate ? (gate.passed ? "gate passed" : `gate failed: ${gate.reasons.join("; ")}`) : "not evaluated";
+  panel.append(el("h2", { text: `${version.name}  ${version.aliases.map((a) => `[${a}]`).join(" ")}` }),
+    el("p", { text: `${version.task} / ${version.family}; ${verdict}; from ${
+      version.parent_version ? `v${version.parent_version}` : "pretrained weights"}; run ${version.run_id ?? "none"}` }),
+    el("p", { text: metricsText(version.metrics) }));
+  const plots = el("div", { class: "plots" });
+  for (const name of version.plots) {
+    plots.append(el("figure", {}, el("img", { src: `/api/models/${version.version}/plots/${name}.png`, alt: name }),
+      el("figcaption", { text: name.replaceAll("_", " ") })));
+  }
+  panel.append(plots);
+  const reason = el("input", { name: "reason", placeholder: "reason (recorded)", value: "reviewed on the dashboard" });
+  const alias = el("select", { name: "alias" });
+  for (const name of ["production", "staging", ...Object.keys(aliases)]) {
+    if (![...alias.options].some((o) => o.value === name)) alias.append(el("option", { value: name, text: name }));
+  }
+  const status = el("span", { class: "status" });
+  const button = (text, handler) => {
+    const node = el("button", { type: "button", text, "data-action": text.split(" ")[0].toLowerCase() });
+    node.addEventListener("click", handler);
+    return node;
+  };
+  panel.append(el("div", { class: "actions" }, alias, reason,
+    button("Approve for alias", () => act(`/v1/models/${version.version}/approve`,
+      { for: alias.value, reason: reason.value }, token, status)),
+    button("Promote to alias", () => act(`/v1/models/${version.version}/promote`,
+      { alias: alias.value, reason: reason.value }, token, status)),
+    status));
+  return panel;
+}
+
+async function models() {
+  const data = await api("/api/models");
+  const token = tokenField();
+  const aliases = el("p", { class: "summary", text: Object.entries(data.aliases)
+    .map(([name, version]) => `${name} -> v${version}`).join(", ") || "no aliases yet" });
+  aliases.dataset.aliases = JSON.stringify(data.aliases);
+  const rollbacks = el("div", { class: "actions" });
+  for (const name of Object.keys(data.aliases)) {
+    const status = el("span", { class: "status" });
+    const node = el("button", { type: "button", text: `Roll back ${name}`, "data-action": "rollback" });
+    node.addEventListener("click", () => act(`/v1/aliases/${encodeURIComponent(name)}/rollback`,
+      { reason: "rolled back on the dashboard" }, token, status));
+    rollbacks.append(node, status);
+  }
+  const history = el("tbody");
+  for (const event of data.history.slice().reverse().slice(0, 30)) {
+    history.append(el("tr", {}, ...[event.created_at.replace("T", " ").slice(0, 19), event.action,
+      `v${event.version}`, event.alias ?? "", event.actor, event.reason ?? ""].map((text) => el("td", { text }))));
+  }
+  page.replaceChildren(el("h1", { text: "Models" }),
+    el("label", { class: "token" }, "Token for approvals, promotions and rollbacks ", token), aliases, rollbacks,
+    ...data.versions.map((version) => versionPanel(version, data.aliases, token)),
+    el("h2", { text: "Registry history" }), el("table", {}, history));
+}
+
 async function route() {
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const parts = (path || "/overview").split("/").filter(Boolean);
@@ -226,6 +317,7 @@ async function route() {
   try {
     if (parts[0] === "gallery") await gallery(params);
     else if (parts[0] === "items" && parts[1]) await item(parts[1]);
+    else if (parts[0] === "models") await models();
     else await overview();
   } catch (error) {
     page.replaceChildren(el("p", { class: "error", text: String(error.message || error) }));
