@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from pydantic import BaseModel
 
 from tiny_projects import make_project
 from tiny_registry import classifier_project
@@ -18,6 +20,7 @@ from tiny_served import png
 from visionloop.core.labels import ClassLabel
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import TaskType
+from visionloop.pipelines.runner import Pipeline, Step, StepContext, StepWaiting, run_pipeline
 from visionloop.project import Project
 from visionloop.registry import project_registry
 from visionloop.server import ServerSettings, create_app
@@ -116,3 +119,42 @@ def test_models_list_versions_with_their_plots_and_history(tmp_path: Path) -> No
         assert client.get("/api/models/2/plots/secret.png").status_code == 404  # not a plot name
         assert client.get("/api/models/1/plots/reliability.png").status_code == 404
         assert client.get("/api/models/9/plots/reliability.png").status_code == 404
+
+
+class _NoParams(BaseModel):
+    pass
+
+
+def _waits(ctx: StepContext) -> dict[str, Any]:
+    raise StepWaiting("waiting for an approval")
+
+
+WAITING = Pipeline(
+    "review", "a step, then a wait", _NoParams, (Step("first", lambda ctx: {"n": 1}), Step("gate", _waits))
+)
+
+
+def test_runs_show_pipeline_steps_and_training_metrics(client: TestClient, project: Project) -> None:
+    waiting = run_pipeline(project, WAITING, {})
+    with project.open_catalog() as catalog:
+        train = catalog.start_run("train", {"optim": {"epochs": 2}}, {}, parent_id=waiting.run_id)
+        for epoch, accuracy in enumerate((0.5, 0.75)):
+            catalog.log_metrics(
+                train, epoch + 1, {"val_accuracy": accuracy, "train_loss": 1 - accuracy}, epoch=epoch
+            )
+    listed = client.get("/api/runs").json()["runs"]
+    assert {(run["kind"], run["status"]) for run in listed} >= {("pipeline", "waiting"), ("train", "running")}
+    assert next(run for run in listed if run["kind"] == "pipeline")["pipeline"] == "review"
+    assert [run["kind"] for run in client.get("/api/runs", params={"kind": "train"}).json()["runs"]] == [
+        "train"
+    ]
+
+    body = client.get(f"/api/runs/{waiting.run_id}").json()
+    assert [(step["name"], step["status"]) for step in body["steps"]] == [
+        ("first", "succeeded"),
+        ("gate", "waiting"),
+    ]
+    assert [child["id"] for child in body["children"]] == [train]
+    metrics = client.get(f"/api/runs/{train}").json()["metrics"]
+    assert [point["value"] for point in metrics["val_accuracy"]] == [0.5, 0.75]
+    assert client.get("/api/runs/nope").status_code == 404

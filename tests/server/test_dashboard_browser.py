@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import BaseModel
 
 from live_dashboard import live_server, open_page, screenshot, visit
 from tiny_projects import make_project
 from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import TaskType
+from visionloop.pipelines.runner import Pipeline, Step, StepContext, StepWaiting, run_pipeline
 from visionloop.project import Project
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -103,3 +105,24 @@ def test_a_known_box_is_drawn_on_its_pixels(page: Any, project: Project) -> None
         page.locator("table tbody tr").count() >= 1 and "reviewer" in page.locator("table").last.inner_text()
     )
     screenshot(page, "item")
+
+
+class _NoParams(BaseModel):
+    pass
+
+
+def _wait(ctx: StepContext) -> dict[str, Any]:
+    raise StepWaiting("waiting for an approval")
+
+
+def test_runs_show_a_pipeline_and_its_steps(page: Any, project: Project) -> None:
+    steps = (Step("count", lambda ctx: {"items": 15}), Step("approval", _wait))
+    waiting = run_pipeline(project, Pipeline("review", "count, then wait", _NoParams, steps), {})
+    visit(page, "/runs")
+    row = page.locator(f"tr[data-run='{waiting.run_id}']")
+    assert "review" in row.inner_text() and "waiting" in row.inner_text()
+    screenshot(page, "runs")
+    row.locator("a").click()
+    playwright_api.expect(page.locator("table.steps tr[data-step='approval']")).to_contain_text("waiting")
+    assert "succeeded" in page.locator("table.steps tr[data-step='count']").inner_text()
+    screenshot(page, "run")

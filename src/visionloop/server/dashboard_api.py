@@ -17,11 +17,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response
 from PIL import Image
 
-from visionloop.catalog import AnnotationRecord, Catalog, ItemRecord
+from visionloop.catalog import AnnotationRecord, Catalog, ItemRecord, RunRecord
 from visionloop.catalog.browse import PROVENANCES, GalleryEntry, GalleryFilter, gallery_page
 from visionloop.core.errors import NotFoundError
 from visionloop.core.labels import Label
 from visionloop.datasets.records import ImageReader
+from visionloop.pipelines.runner import RUN_KIND as PIPELINE_KIND
+from visionloop.pipelines.runner import pipeline_run
 from visionloop.project import Project
 from visionloop.registry import GateStatus, ModelRegistry
 from visionloop.storage.filesystem import atomic_write_local
@@ -105,6 +107,30 @@ def dashboard_api(project: Project, catalog: Catalog, registry: ModelRegistry) -
             project.root / "runs" / gate.evaluation_run / f"{name}.png", media_type="image/png"
         )
 
+    @router.get("/runs")
+    def runs(
+        kind: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        return {"runs": [_run_json(run) for run in catalog.list_runs(kind=kind, limit=limit)]}
+
+    @router.get("/runs/{run_id}")
+    def run(run_id: str) -> dict[str, Any]:
+        record = catalog.get_run(run_id)
+        series: dict[str, list[dict[str, Any]]] = {}
+        for step, epoch, name, value in catalog.run_metrics(run_id):
+            series.setdefault(name, []).append({"step": step, "epoch": epoch, "value": value})
+        steps = pipeline_run(project, run_id).to_dict()["steps"] if record.kind == PIPELINE_KIND else []
+        return {
+            **_run_json(record),
+            "config": record.config,
+            "inputs": record.inputs,
+            "outputs": record.outputs,
+            "metrics": series,
+            "steps": steps,
+            "children": [_run_json(child) for child in catalog.child_runs(run_id)],
+        }
+
     @router.get("/items/{item_id}/thumbnail")
     def thumbnail(item_id: int, size: Annotated[int, Query()] = 256) -> Response:
         if size not in THUMBNAIL_SIZES:
@@ -117,6 +143,20 @@ def dashboard_api(project: Project, catalog: Catalog, registry: ModelRegistry) -
         return Response(path.read_bytes(), media_type="image/jpeg", headers=headers)
 
     return router
+
+
+def _run_json(run: RunRecord) -> dict[str, Any]:
+    """What a runs table shows of a run: who, what, when, how it ended."""
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "status": run.status,
+        "parent_id": run.parent_id,
+        "error": run.error,
+        "created_at": run.created_at.isoformat(),
+        "finished_at": None if run.finished_at is None else run.finished_at.isoformat(),
+        "pipeline": run.config.get("pipeline") if run.kind == PIPELINE_KIND else None,
+    }
 
 
 def _plot_names(project: Project, gate: GateStatus | None) -> list[str]:

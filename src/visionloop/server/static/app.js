@@ -305,6 +305,83 @@ async function models() {
     el("h2", { text: "Registry history" }), el("table", {}, history));
 }
 
+// -- runs and pipelines: state, steps, per-epoch metrics; refreshed while something runs --------
+
+let refresh = null;
+
+function when(text) {
+  return text ? text.replace("T", " ").slice(0, 19) : "";
+}
+
+function statusBadge(status) {
+  return el("span", { class: `badge run-${status}`, text: status });
+}
+
+function keepFresh(running) {
+  clearTimeout(refresh);
+  if (running) refresh = setTimeout(route, 2000);
+}
+
+async function runs(params) {
+  const query = new URLSearchParams({ limit: "100" });
+  if (params.get("kind")) query.set("kind", params.get("kind"));
+  const data = await api(`/api/runs?${query}`);
+  const rows = el("tbody");
+  for (const run of data.runs) {
+    const link = el("a", { href: `#/runs/${run.id}`, text: run.id.slice(0, 12) });
+    rows.append(el("tr", { "data-run": run.id }, el("td", {}, link), el("td", { text: run.pipeline ?? run.kind }),
+      el("td", {}, statusBadge(run.status)), el("td", { text: when(run.created_at) }),
+      el("td", { text: when(run.finished_at) }), el("td", { text: run.error ?? "" })));
+  }
+  page.replaceChildren(el("h1", { text: "Runs and pipelines" }), el("table", {},
+    el("thead", {}, el("tr", {}, ...["run", "kind", "status", "started", "finished", "error"]
+      .map((name) => el("th", { text: name })))), rows));
+  keepFresh(data.runs.some((run) => ["running", "waiting"].includes(run.status)));
+}
+
+async function runPage(id) {
+  const run = await api(`/api/runs/${encodeURIComponent(id)}`);
+  const parts = [el("h1", { text: `${run.pipeline ?? run.kind} run ${run.id.slice(0, 12)}` }),
+    el("p", {}, statusBadge(run.status), ` started ${when(run.created_at)}`,
+      run.finished_at ? `, finished ${when(run.finished_at)}` : "")];
+  if (run.error) parts.push(el("p", { class: "error", text: run.error }));
+  if (run.steps.length) {
+    const rows = el("tbody");
+    for (const step of run.steps) {
+      rows.append(el("tr", { "data-step": step.name }, el("td", { text: step.position + 1 }),
+        el("td", { text: step.name }), el("td", {}, statusBadge(step.status)),
+        el("td", { text: step.attempts }), el("td", { text: step.error ?? "" })));
+    }
+    parts.push(el("h2", { text: "Steps" }), el("table", { class: "steps" }, rows));
+  }
+  const names = Object.keys(run.metrics);
+  if (names.length) {
+    const epochs = new Map();
+    for (const name of names) {
+      for (const point of run.metrics[name]) {
+        const key = point.epoch ?? point.step;
+        epochs.set(key, { ...(epochs.get(key) ?? {}), [name]: point.value });
+      }
+    }
+    const rows = el("tbody");
+    for (const [epoch, values] of epochs) {
+      rows.append(el("tr", {}, el("td", { text: epoch }),
+        ...names.map((name) => el("td", { text: values[name] === undefined ? "" : values[name].toFixed(4) }))));
+    }
+    parts.push(el("h2", { text: "Metrics by epoch" }), el("table", { class: "metrics" },
+      el("thead", {}, el("tr", {}, el("th", { text: "epoch" }), ...names.map((name) => el("th", { text: name })))),
+      rows));
+  }
+  if (run.children.length) {
+    parts.push(el("h2", { text: "Runs it started" }), el("ul", {}, ...run.children.map((child) =>
+      el("li", {}, el("a", { href: `#/runs/${child.id}`, text: `${child.kind} ${child.id.slice(0, 12)}` }),
+        " ", statusBadge(child.status)))));
+  }
+  parts.push(el("h2", { text: "Configuration" }), el("pre", { text: JSON.stringify(run.config, null, 2) }));
+  page.replaceChildren(...parts);
+  keepFresh(["running", "waiting"].includes(run.status));
+}
+
 async function route() {
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const parts = (path || "/overview").split("/").filter(Boolean);
@@ -312,12 +389,15 @@ async function route() {
   for (const link of document.querySelectorAll("nav a")) {
     link.classList.toggle("active", link.dataset.page === parts[0]);
   }
+  clearTimeout(refresh);
   page.dataset.page = parts[0];
   page.dataset.ready = "false";
   try {
     if (parts[0] === "gallery") await gallery(params);
     else if (parts[0] === "items" && parts[1]) await item(parts[1]);
     else if (parts[0] === "models") await models();
+    else if (parts[0] === "runs" && parts[1]) await runPage(parts[1]);
+    else if (parts[0] === "runs") await runs(params);
     else await overview();
   } catch (error) {
     page.replaceChildren(el("p", { class: "error", text: String(error.message || error) }));
