@@ -43,3 +43,15 @@ def classifier_project(root: Path, approved: Collection[int] = (1, 2)) -> Projec
             registry.approve(number, "rui", "ok")
         registry.promote(1, "production", "ana")
     return project
+
+
+def evaluation_folder(project: Project, version: int) -> Path:
+    """The folder of the evaluation run that gated ``version`` (created if missing), where an
+    evaluation writes its plots."""
+    with project.open_catalog() as catalog:
+        gate = ModelRegistry(catalog, project.root).get(version).gate
+    if gate is None:
+        raise AssertionError(f"v{version} was never evaluated")
+    folder = project.root / "runs" / gate.evaluation_run
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -15,14 +15,13 @@ from PIL import Image
 from pydantic import BaseModel
 
 from tiny_projects import make_project
-from tiny_registry import classifier_project
+from tiny_registry import classifier_project, evaluation_folder
 from tiny_served import png
 from visionloop.core.labels import ClassLabel
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import TaskType
 from visionloop.pipelines.runner import Pipeline, Step, StepContext, StepWaiting, run_pipeline
 from visionloop.project import Project
-from visionloop.registry import project_registry
 from visionloop.server import ServerSettings, create_app
 
 
@@ -102,11 +101,7 @@ def test_the_root_serves_browsers_the_dashboard_and_label_studio_its_health(clie
 
 def test_models_list_versions_with_their_plots_and_history(tmp_path: Path) -> None:
     project = classifier_project(tmp_path)
-    with project.open_catalog() as catalog:
-        gate = project_registry(project, catalog).get(2).gate
-    assert gate is not None
-    folder = project.root / "runs" / gate.evaluation_run
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = evaluation_folder(project, 2)
     (folder / "reliability.png").write_bytes(png(np.zeros((4, 4, 3), np.uint8)))
     (folder / "secret.png").write_bytes(b"not a plot")
     with TestClient(create_app(project, ServerSettings(token="t" * 24))) as client:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from live_dashboard import TOKEN, live_server, open_page, screenshot, visit
-from tiny_registry import classifier_project
+from tiny_registry import classifier_project, evaluation_folder
 from visionloop.evaluation.plots import plot_confusion_matrix
 from visionloop.project import Project
 from visionloop.registry import project_registry
@@ -24,13 +24,9 @@ def project(tmp_path: Path) -> Project:
     """Two evaluated classifier versions, both approved; v1 is production; v2's evaluation
     drew its confusion matrix."""
     project = classifier_project(tmp_path)
-    with project.open_catalog() as catalog:
-        gate = project_registry(project, catalog).get(2).gate
-    assert gate is not None
-    folder = project.root / "runs" / gate.evaluation_run
-    folder.mkdir(parents=True, exist_ok=True)
     classes = list(project.config.labels.classes)
-    plot_confusion_matrix([[5, 1, 0], [2, 4, 1], [0, 1, 6]], classes, folder / "confusion_matrix.png")
+    path = evaluation_folder(project, 2) / "confusion_matrix.png"
+    plot_confusion_matrix([[5, 1, 0], [2, 4, 1], [0, 1, 6]], classes, path)
     return project
 
 
