@@ -8,11 +8,13 @@ import colorsys
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
+from pycocotools import mask as coco_mask
 from pydantic import BaseModel
 
 from live_dashboard import live_server, open_page, screenshot, visit
@@ -20,6 +22,7 @@ from tiny_projects import make_project
 from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import TaskType
+from visionloop.formats.masks import rle_decode
 from visionloop.pipelines.runner import Pipeline, Step, StepContext, StepWaiting, run_pipeline
 from visionloop.project import Project
 
@@ -126,3 +129,35 @@ def test_runs_show_a_pipeline_and_its_steps(page: Any, project: Project) -> None
     playwright_api.expect(page.locator("table.steps tr[data-step='approval']")).to_contain_text("waiting")
     assert "succeeded" in page.locator("table.steps tr[data-step='count']").inner_text()
     screenshot(page, "run")
+
+
+@pytest.mark.parametrize("counts", ["list", "compressed"])
+def test_masks_tint_their_pixels_and_nothing_else(browser: Any, tmp_path: Path, counts: str) -> None:
+    project = make_project(tmp_path, TaskType.SEGMENTATION, per_split=1)
+    with project.open_catalog() as catalog:
+        item, annotation = next(iter(catalog.current_annotations().items()))
+        width = catalog.get_item(item).width
+        label = annotation.label
+        if counts == "compressed":  # the same mask in COCO's compact string form
+            packed = coco_mask.encode(np.asfortranarray(rle_decode(label.masks[0]).astype(np.uint8)))
+            mask = {"size": packed["size"], "counts": packed["counts"].decode()}
+            label = ObjectLabels(label.boxes, label.class_names, masks=(mask,))
+            catalog.add_annotation(item, label, Provenance.human("reviewer"))
+    [[x1, y1, x2, y2]] = label.boxes.tolist()  # the scene's mask fills its box
+    with live_server(project) as url:
+        context, page, errors = open_page(browser, url)
+        visit(page, f"/items/{item}")
+        playwright_api.expect(page.locator(".picture image.mask")).to_have_count(1)
+        picture = page.locator(".picture")
+        playwright_api.expect(picture.locator("img")).to_have_js_property("complete", True)
+        shown = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB"), dtype=float)
+        screenshot(page, f"item-mask-{counts}")
+        picture.locator("svg").evaluate("layer => { layer.style.display = 'none'; }")
+        bare = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB"), dtype=float)
+        context.close()
+    assert errors == [], errors
+    scale = shown.shape[1] / width
+    inside = (int((y1 + y2) / 2 * scale), int((x1 + x2) / 2 * scale))
+    outside = (int((y2 + 6) * scale), int((x2 + 6) * scale)) if y2 + 6 < width else (2, 2)
+    assert np.abs(shown[inside] - bare[inside]).sum() > 40  # the mask tints the object
+    assert np.abs(shown[outside] - bare[outside]).sum() < 12  # and leaves the background alone

@@ -39,6 +39,58 @@ function colour(name) {
 
 // -- overlays --------------------------------------------------------------------------------
 
+// COCO RLE counts: a list, or the compact string form (6 bits a character, continuation bit
+// 0x20, sign bit 0x10 on the last one; from the third run on, a delta to the run two before).
+function rleCounts(counts) {
+  if (Array.isArray(counts)) return counts;
+  const out = [];
+  for (let at = 0; at < counts.length;) {
+    let value = 0, shift = 0, more = true, code = 0;
+    while (more) {
+      code = counts.charCodeAt(at++) - 48;
+      value |= (code & 0x1f) << shift;
+      more = (code & 0x20) !== 0;
+      shift += 5;
+    }
+    if (code & 0x10) value |= -1 << shift;
+    if (out.length > 2) value += out[out.length - 2];
+    out.push(value);
+  }
+  return out;
+}
+
+// A mask as a translucent picture of the image's own size (column-major runs, zeros first).
+function maskImage(rle, rgb) {
+  const [height, width] = rle.size;
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const pixels = context.createImageData(width, height);
+  let index = 0;
+  rleCounts(rle.counts).forEach((run, k) => {
+    if (k % 2 === 1) {
+      for (let i = index; i < index + run; i++) {
+        const x = Math.floor(i / height), y = i % height, at = 4 * (y * width + x);
+        pixels.data.set([...rgb, 110], at);
+      }
+    }
+    index += run;
+  });
+  context.putImageData(pixels, 0, 0);
+  return svg("image", { href: canvas.toDataURL(), x: 0, y: 0, width, height, preserveAspectRatio: "none",
+    class: "mask" });
+}
+
+function rgbOf(name) {
+  const probe = document.createElement("span");
+  probe.style.color = colour(name);
+  document.body.append(probe);
+  const values = getComputedStyle(probe).color.match(/\d+/g).slice(0, 3).map(Number);
+  probe.remove();
+  return values;
+}
+
 function drawLabel(layer, label, dashed) {
   if (!label || label.type !== "objects") return;
   const names = label.class_names || [];
@@ -51,6 +103,8 @@ function drawLabel(layer, label, dashed) {
       "data-class": names[i] ?? "",
     });
     if (dashed) rect.setAttribute("stroke-dasharray", "6 4");
+    const mask = label.masks?.[i];
+    if (mask && !dashed) layer.append(maskImage(mask, rgbOf(names[i])));
     layer.append(rect);
     (label.polygons?.[i] || []).forEach((ring) => {
       layer.append(svg("polygon", {
