@@ -161,3 +161,26 @@ def test_masks_tint_their_pixels_and_nothing_else(browser: Any, tmp_path: Path, 
     outside = (int((y2 + 6) * scale), int((x2 + 6) * scale)) if y2 + 6 < width else (2, 2)
     assert np.abs(shown[inside] - bare[inside]).sum() > 40  # the mask tints the object
     assert np.abs(shown[outside] - bare[outside]).sum() < 12  # and leaves the background alone
+
+
+def test_keypoints_land_on_their_pixels(browser: Any, tmp_path: Path) -> None:
+    project = make_project(tmp_path, TaskType.KEYPOINTS, per_split=1)
+    with project.open_catalog() as catalog:
+        item, annotation = next(iter(catalog.current_annotations().items()))
+        width = catalog.get_item(item).width
+    points = annotation.label.keypoints[0]  # left_top, right_top, center of the scene's box
+    with live_server(project) as url:
+        context, page, errors = open_page(browser, url)
+        visit(page, f"/items/{item}")
+        picture = page.locator(".picture")
+        playwright_api.expect(picture.locator("circle.keypoint")).to_have_count(3)
+        playwright_api.expect(picture.locator("img")).to_have_js_property("complete", True)
+        fill = _rgb(picture.locator("circle.keypoint").first.get_attribute("fill"))
+        shown = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB"), dtype=float)
+        screenshot(page, "item-keypoints")
+        context.close()
+    assert errors == [], errors
+    scale = shown.shape[1] / width
+    for x, y, _ in points:
+        near = shown[int(y * scale) - 1 : int(y * scale) + 2, int(x * scale) - 1 : int(x * scale) + 2]
+        assert np.abs(near.reshape(-1, 3) - fill).sum(axis=1).min() < 60, (x, y)
