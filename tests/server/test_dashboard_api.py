@@ -20,6 +20,7 @@ from tiny_served import png
 from visionloop.core.labels import ClassLabel
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import TaskType
+from visionloop.pipelines.loop import LoopReport, LoopRound
 from visionloop.pipelines.runner import Pipeline, Step, StepContext, StepWaiting, run_pipeline
 from visionloop.project import Project
 from visionloop.server import ServerSettings, create_app
@@ -153,3 +154,26 @@ def test_runs_show_pipeline_steps_and_training_metrics(client: TestClient, proje
     metrics = client.get(f"/api/runs/{train}").json()["metrics"]
     assert [point["value"] for point in metrics["val_accuracy"]] == [0.5, 0.75]
     assert client.get("/api/runs/nope").status_code == 404
+
+
+def test_the_overview_shows_progress_and_the_latest_loops_curve(client: TestClient, project: Project) -> None:
+    before = client.get("/api/overview").json()
+    [today] = before["progress"]
+    assert (today["human"], today["auto"]) == (12, 0) and before["loop"] is None
+    rounds = [
+        LoopRound(round=n, labels=labels, train_run="t", evaluate_run="e", headline=value, metrics={})
+        for n, (labels, value) in enumerate(((20, 0.5), (40, 0.7), (60, 0.8)))
+    ]
+    report = LoopReport("loop-1", "margin", "detection", "map", pool=500, rounds=rounds, human_labels=80)
+    report.auto_accepted = 300
+    with project.open_catalog() as catalog:
+        run = catalog.start_run("loop", {}, {})
+        catalog.finish_run(run, report.to_dict())
+    loop = client.get("/api/overview").json()["loop"]
+    assert loop["run_id"] == run and loop["headline_metric"] == "map"
+    assert loop["curve"] == [
+        {"labels": 20, "value": 0.5},
+        {"labels": 40, "value": 0.7},
+        {"labels": 60, "value": 0.8},
+    ]
+    assert (loop["human_labels"], loop["auto_accepted"], loop["pool"]) == (80, 300, 500)

@@ -23,6 +23,7 @@ from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.core.provenance import Provenance
 from visionloop.core.schema import TaskType
 from visionloop.formats.masks import rle_decode
+from visionloop.pipelines.loop import LoopReport, LoopRound
 from visionloop.pipelines.runner import Pipeline, Step, StepContext, StepWaiting, run_pipeline
 from visionloop.project import Project
 
@@ -57,8 +58,19 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     assert errors == [], errors  # no script errors, no refused (CSP) loads
 
 
-def test_the_overview_shows_the_catalogs_counts(page: Any) -> None:
+def test_the_overview_shows_the_catalogs_counts(page: Any, project: Project) -> None:
+    rounds = [
+        LoopRound(n, labels, "t", "e", value, {}) for n, (labels, value) in enumerate(((10, 0.4), (20, 0.6)))
+    ]
+    with project.open_catalog() as catalog:
+        run = catalog.start_run("loop", {}, {})
+        catalog.finish_run(
+            run, LoopReport(run, "margin", "detection", "map", pool=40, rounds=rounds).to_dict()
+        )
     visit(page, "/overview")
+    curve = page.locator("svg.learning-curve polyline[data-series='map']")
+    assert len(str(curve.get_attribute("points")).split()) == 2  # one point per round
+    assert page.locator("svg.progress polyline[data-series='human']").count() == 1
     assert page.locator("[data-figure='items'] .value").inner_text() == "15"
     assert page.locator("[data-figure='human'] .value").inner_text() == "13"
     assert page.locator("[data-figure='model'] .value").inner_text() == "1"

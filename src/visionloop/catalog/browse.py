@@ -23,6 +23,7 @@ from visionloop.catalog.catalog import (
     ITEM_COLUMNS,
     REVOKED,
     Catalog,
+    counted_annotations,
     current_annotation_query,
     item_record,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "GalleryPage",
     "change_mark",
     "gallery_page",
+    "labeling_progress",
     "payload_classes",
 ]
 
@@ -274,3 +276,27 @@ def _newest_predictions(connection: Any) -> Iterable[tuple[int, float | None, di
         select(ranked.c.item_id, ranked.c.score, ranked.c.payload).where(ranked.c.rank == 1)
     )
     return [(int(item), score, payload) for item, score, payload in rows]
+
+
+def labeling_progress(catalog: Catalog) -> list[dict[str, Any]]:
+    """Per day, how many items had a human (and an auto) label by then: each item counts from its
+    first label of that kind; cumulative, oldest day first."""
+    first = (
+        select(
+            annotation_versions.c.item_id,
+            annotation_versions.c.provenance,
+            func.min(annotation_versions.c.created_at).label("at"),
+        )
+        .where(annotation_versions.c.provenance.in_(("human", "auto")) & counted_annotations())
+        .group_by(annotation_versions.c.item_id, annotation_versions.c.provenance)
+        .subquery()
+    )
+    day = func.date(first.c.at)
+    query = select(day, first.c.provenance, func.count()).group_by(day, first.c.provenance).order_by(day)
+    totals = {"human": 0, "auto": 0}
+    days: dict[str, dict[str, Any]] = {}
+    with read_connection(catalog.engine) as connection:
+        for when, kind, count in connection.execute(query):
+            totals[kind] += int(count)
+            days[str(when)] = {"day": str(when), **totals}
+    return list(days.values())

@@ -18,10 +18,17 @@ from fastapi.responses import FileResponse, Response
 from PIL import Image
 
 from visionloop.catalog import AnnotationRecord, Catalog, ItemRecord, RunRecord
-from visionloop.catalog.browse import PROVENANCES, GalleryEntry, GalleryFilter, gallery_page
+from visionloop.catalog.browse import (
+    PROVENANCES,
+    GalleryEntry,
+    GalleryFilter,
+    gallery_page,
+    labeling_progress,
+)
 from visionloop.core.errors import NotFoundError
 from visionloop.core.labels import Label
 from visionloop.datasets.records import ImageReader
+from visionloop.pipelines.loop import RUN_KIND as LOOP_KIND
 from visionloop.pipelines.runner import RUN_KIND as PIPELINE_KIND
 from visionloop.pipelines.runner import pipeline_run
 from visionloop.project import Project
@@ -49,6 +56,8 @@ def dashboard_api(project: Project, catalog: Catalog, registry: ModelRegistry) -
             "task": schema.task.value,
             "schema": {**schema.model_dump(mode="json"), "skeleton_indices": schema.skeleton_indices},
             **catalog.summary(),
+            "progress": labeling_progress(catalog),
+            "loop": _latest_loop(catalog),
         }
 
     @router.get("/gallery")
@@ -143,6 +152,23 @@ def dashboard_api(project: Project, catalog: Catalog, registry: ModelRegistry) -
         return Response(path.read_bytes(), media_type="image/jpeg", headers=headers)
 
     return router
+
+
+def _latest_loop(catalog: Catalog) -> dict[str, Any] | None:
+    """The newest finished ``visionloop loop`` run: its learning curve and what labels it saved."""
+    finished = [run for run in catalog.list_runs(kind=LOOP_KIND, limit=20) if run.status == "succeeded"]
+    if not finished or not finished[0].outputs:
+        return None
+    report = finished[0].outputs
+    return {
+        "run_id": finished[0].id,
+        "headline_metric": report.get("headline_metric"),
+        "curve": [{"labels": r["labels"], "value": r["headline"]} for r in report.get("rounds", [])],
+        "pool": report.get("pool"),
+        "human_labels": report.get("human_labels"),
+        "auto_accepted": report.get("auto_accepted"),
+        "auto_accuracy": report.get("auto_accuracy"),
+    }
 
 
 def _run_json(run: RunRecord) -> dict[str, Any]:

@@ -174,6 +174,34 @@ function bars(counts) {
   return box;
 }
 
+// A small line chart: one polyline per series of {x, y} points, axes labelled at their ends.
+function lineChart(series, { xLabel, yLabel, name }) {
+  const [width, height, pad] = [520, 200, 36];
+  const points = Object.values(series).flat();
+  const [xs, ys] = [points.map((p) => p.x), points.map((p) => p.y)];
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(0, ...ys), Math.max(...ys)];
+  const sx = (x) => pad + ((x - x0) / (x1 - x0 || 1)) * (width - 2 * pad);
+  const sy = (y) => height - pad - ((y - y0) / (y1 - y0 || 1)) * (height - 2 * pad);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: `chart ${name}`, role: "img" });
+  chart.append(svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "axis" }),
+    svg("line", { x1: pad, y1: pad, x2: pad, y2: height - pad, class: "axis" }));
+  const label = (text, x, y, anchor) => {
+    const node = svg("text", { x, y, "text-anchor": anchor, class: "tick" });
+    node.textContent = text;
+    chart.append(node);
+  };
+  label(`${x0}`, pad, height - pad + 14, "start");
+  label(`${x1} ${xLabel}`, width - pad, height - pad + 14, "end");
+  label(`${+y1.toFixed(3)} ${yLabel}`, pad + 4, pad - 6, "start");
+  for (const [key, values] of Object.entries(series)) {
+    chart.append(svg("polyline", { points: values.map((p) => `${sx(p.x)},${sy(p.y)}`).join(" "),
+      fill: "none", stroke: colour(key), "stroke-width": 2, "data-series": key }));
+    const last = values[values.length - 1];
+    if (last) label(key, sx(last.x) - 4, sy(last.y) - 6, "end");
+  }
+  return chart;
+}
+
 async function overview() {
   const data = await api("/api/overview");
   const cards = el("div", { class: "cards" });
@@ -183,9 +211,29 @@ async function overview() {
     cards.append(el("div", { class: "card", "data-figure": name },
       el("div", { class: "value", text: value.toLocaleString() }), el("div", { class: "name", text: name })));
   }
-  page.replaceChildren(el("h1", { text: `${data.project}: ${data.task}` }), cards,
+  const parts = [el("h1", { text: `${data.project}: ${data.task}` }), cards,
     el("h2", { text: "Items by split" }), bars(data.items_by_split),
-    el("h2", { text: "Class balance (current labels)" }), bars(data.class_balance));
+    el("h2", { text: "Class balance (current labels)" }), bars(data.class_balance)];
+  if (data.progress.length) {
+    const series = { human: [{ x: 0, y: 0 }], auto: [{ x: 0, y: 0 }] }; // from nothing labelled
+    data.progress.forEach((day, index) => {
+      series.human.push({ x: index + 1, y: day.human });
+      series.auto.push({ x: index + 1, y: day.auto });
+    });
+    parts.push(el("h2", { text: `Labelled items over time (${data.progress[0].day} to ${
+      data.progress[data.progress.length - 1].day})` }), lineChart(series, { xLabel: "days", yLabel: "items", name: "progress" }));
+  }
+  if (data.loop && data.loop.curve.length) {
+    const loop = data.loop;
+    const curve = { [loop.headline_metric]: loop.curve.map((r) => ({ x: r.labels, y: r.value })) };
+    const saved = loop.auto_accepted ?? 0;
+    parts.push(el("h2", { text: "The loop: learning curve and labels saved" }),
+      lineChart(curve, { xLabel: "human labels", yLabel: loop.headline_metric, name: "learning-curve" }),
+      el("p", { class: "savings", text: `${loop.human_labels} labels paid for, ${saved} auto-accepted${
+        loop.auto_accuracy === null ? "" : ` (${(100 * loop.auto_accuracy).toFixed(1)}% right)`} out of a pool of ${loop.pool}: ${
+        loop.pool ? ((100 * saved) / loop.pool).toFixed(1) : 0}% of the pool labelled without a human` }));
+  }
+  page.replaceChildren(...parts);
 }
 
 function filterForm(params) {
