@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from visionloop.core.errors import ConfigError, ProjectNotFoundError
+from visionloop.core.errors import ConfigError, ProjectNotFoundError, ValidationError
 from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.project import Project, ProjectConfig, load_config
 
@@ -70,3 +70,11 @@ def test_missing_project_is_reported(tmp_path: Path) -> None:
         Project.find(tmp_path)
     with pytest.raises(ProjectNotFoundError):
         Project.load(tmp_path)
+
+
+@pytest.mark.parametrize("run_id", ["..", "../etc", "a/b", "a\\b", "", "x" * 65, "run\x00", "%2e%2e"])
+def test_a_run_folder_is_never_outside_runs(tmp_path: Path, run_id: str) -> None:
+    project = Project(tmp_path, _config())
+    assert project.run_folder("0123abcdef") == tmp_path / "runs" / "0123abcdef"
+    with pytest.raises(ValidationError, match="is not a run id"):
+        project.run_folder(run_id)

@@ -44,7 +44,7 @@ def prelabel_items(catalog: Catalog, choice: ItemChoice) -> list[tuple[int, str]
 
 
 def embeddings_dir(project: Project, run_id: str) -> Path:
-    return project.root / "runs" / run_id / "embeddings"
+    return project.run_folder(run_id) / "embeddings"
 
 
 def write_embeddings_chunk(folder: Path, item_ids: list[int], rows: list[npt.NDArray[np.float32]]) -> None:

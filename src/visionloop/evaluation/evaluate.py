@@ -165,7 +165,7 @@ def evaluate_model(
                 severity=severity,
                 gate=project.config.gate,
             )
-            out = project.root / "runs" / run_id
+            out = project.run_folder(run_id)
             plots = _plots(trained, metrics, samples[:explain], out)
             title = f"{project.config.name}: {trained.schema.task} model {folder.parent.name}"
             json_path, html_path = write_report(out, metrics, verdict, plots, title)

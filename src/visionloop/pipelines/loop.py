@@ -152,7 +152,7 @@ def run_loop(
     report = LoopReport(
         run_id, options.strategy, spec.task.value, spec.headline_metric, options.target_accuracy
     )
-    folder = project.root / "runs" / run_id
+    folder = project.run_folder(run_id)
     report.folder = str(folder)
     try:
         _prepare(project, oracle, options, rng, report, say)

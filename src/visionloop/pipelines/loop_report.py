@@ -230,7 +230,7 @@ def _plot_risk_coverage(report: LoopReport, path: Path) -> Path:
 def _final_metrics(project: Project, report: LoopReport) -> dict[str, Any]:
     if not report.rounds:
         return {}
-    path = project.root / "runs" / report.rounds[-1].evaluate_run / "metrics.json"
+    path = project.run_folder(report.rounds[-1].evaluate_run) / "metrics.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -11,9 +12,11 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from visionloop.catalog import Catalog, redacted_url
-from visionloop.core.errors import ConfigError, MissingDependencyError, ProjectNotFoundError
+from visionloop.core.errors import ConfigError, MissingDependencyError, ProjectNotFoundError, ValidationError
 from visionloop.project.config import CONFIG_NAME, ProjectConfig, dump_config, load_config
 from visionloop.storage import Filesystem, atomic_write_local, is_remote
+
+_RUN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 @dataclass
@@ -80,6 +83,15 @@ class Project:
             return storage.rstrip("/")
         path = Path(storage).expanduser()
         return str(path if path.is_absolute() else (self.root / path).resolve())
+
+    def run_folder(self, run_id: str) -> Path:
+        """Where a run keeps its files (plots, logs, checkpoints): ``runs/<run id>``.
+
+        Run ids are the catalog's hex ids; anything else is refused, so an id taken from a
+        request or a file can never point outside ``runs/``."""
+        if not _RUN_ID.fullmatch(run_id):
+            raise ValidationError(f"{run_id[:80]!r} is not a run id")
+        return self.root / "runs" / run_id
 
     def open_catalog(self) -> Catalog:
         return Catalog.open(self.catalog_url)

@@ -18,7 +18,7 @@ from visionloop.core.errors import VisionloopError
 from visionloop.project import ExecutorSettings, Project
 from visionloop.project.executor import ray_for_project, ray_storage
 from visionloop.training.data_parallel import DataParallel
-from visionloop.training.run import fit_run, run_dir_for
+from visionloop.training.run import fit_run
 
 __all__ = ["fit_on_ray"]
 
@@ -63,7 +63,7 @@ def fit_on_ray(project: Project, run_id: str, *, resume: bool, settings: Executo
         ),
         run_config=RunConfig(
             name=f"train-{run_id}",
-            storage_path=ray_storage(settings, str(run_dir_for(project, run_id).resolve().parent / "ray")),
+            storage_path=ray_storage(settings, str(project.run_folder(run_id).resolve().parent / "ray")),
             failure_config=FailureConfig(max_failures=0),
         ),
     )

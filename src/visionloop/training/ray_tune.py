@@ -22,7 +22,7 @@ from visionloop.project import ExecutorSettings, Project
 from visionloop.project.executor import ray_for_project, ray_storage
 from visionloop.training.checkpoint import LoopState
 from visionloop.training.config import TrainConfig
-from visionloop.training.run import RUN_KIND, run_dir_for, train_project
+from visionloop.training.run import RUN_KIND, train_project
 from visionloop.training.trainer import TrainingObserver
 from visionloop.training.tune import (
     SearchSpace,
@@ -113,9 +113,7 @@ def tune_on_ray(
         ),
         run_config=ray_tune.RunConfig(
             name=f"tune-{tune.run_id}",
-            storage_path=ray_storage(
-                settings, str(run_dir_for(project, tune.run_id).resolve().parent / "ray")
-            ),
+            storage_path=ray_storage(settings, str(project.run_folder(tune.run_id).resolve().parent / "ray")),
             verbose=0,
         ),
     )

@@ -29,7 +29,6 @@ __all__ = [
     "CatalogMetricsLogger",
     "TrainRunResult",
     "fit_run",
-    "run_dir_for",
     "stored_result",
     "train_project",
 ]
@@ -55,10 +54,6 @@ class CatalogMetricsLogger(TrainingObserver):
 
     def on_epoch_end(self, state: LoopState, metrics: dict[str, float]) -> None:
         self.catalog.log_metrics(self.run_id, state.step, metrics, epoch=state.epoch - 1)
-
-
-def run_dir_for(project: Project, run_id: str) -> Path:
-    return project.root / "runs" / run_id
 
 
 def train_project(
@@ -156,7 +151,7 @@ def fit_run(
             prepared.train,
             prepared.val,
             ImageReader(project.config.s3.fsspec_options()),
-            run_dir_for(project, run_id),
+            project.run_folder(run_id),
             run_id=run_id,
             observers=watchers if leader else [],
             parallel=parallel,
