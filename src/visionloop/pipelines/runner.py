@@ -35,6 +35,7 @@ from visionloop.catalog import Catalog
 from visionloop.catalog.records import RunRecord
 from visionloop.core.errors import ConfigError, ConflictError, ValidationError, VisionloopError
 from visionloop.pipelines import leases
+from visionloop.pipelines.run_log import LOG_NAME, RunLog
 from visionloop.pipelines.store import (
     StepRecord,
     StepStatus,
@@ -229,7 +230,7 @@ def resume_pipeline(
 ) -> PipelineRun:
     """Execute ``run_id`` from its first unfinished step (on ``executor``, else where the run
     started); a finished run is returned as it is."""
-    say = log or (lambda _message: None)
+    say = RunLog(project.run_folder(run_id) / LOG_NAME, log)
     state = pipeline_run(project, run_id)
     if state.status == "succeeded":
         return state
@@ -292,6 +293,7 @@ def _execute(
             return
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
+            say(f"    failed: {message}")
             mark_failed(catalog, run_id, record.position, message)
             catalog.finish_run(run_id, {"failed_step": step.name}, error=f"step {step.name}: {message}")
             if not isinstance(exc, VisionloopError):
