@@ -4,6 +4,7 @@ an item's history, and thumbnails made once and cached."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from visionloop.core.schema import TaskType
 from visionloop.pipelines.loop import LoopReport, LoopRound
 from visionloop.pipelines.runner import Pipeline, Step, StepContext, StepWaiting, run_pipeline
 from visionloop.project import Project
+from visionloop.registry import ModelRegistry
 from visionloop.server import ServerSettings, create_app
+from visionloop.tasks.model_files import model_version
 
 
 @pytest.fixture
@@ -117,6 +120,32 @@ def test_models_list_versions_with_their_plots_and_history(tmp_path: Path) -> No
         assert client.get("/api/models/9/plots/reliability.png").status_code == 404
 
 
+def test_models_show_approval_decisions_and_the_auto_label_risk_coverage(tmp_path: Path) -> None:
+    project = classifier_project(tmp_path, approved=(1,))
+    curve = [{"coverage": 0.5, "threshold": 0.9, "error": 0.0, "bound": 0.05}]
+    with project.open_catalog() as catalog:
+        registry = ModelRegistry(catalog, project.root)
+        registry.approve(2, "rui", "fails on night images", approved=False)
+        registry.approve(2, "rui", "fine for staging", alias="staging")
+        v2 = registry.get(2)
+        name = model_version(v2.run_id, v2.weights_sha256)
+        for accepted, status in ((7, "succeeded"), (9, "failed")):  # the newest finished run counts
+            run = catalog.start_run("autolabel", {"target_accuracy": 0.95}, {"model_version": name})
+            outputs = {"model_version": name, "accepted": accepted, "risk_coverage": curve}
+            catalog.finish_run(run, outputs, error="boom" if status == "failed" else None)
+    with TestClient(create_app(project, ServerSettings(token="t" * 24))) as client:
+        versions = {v["version"]: v for v in client.get("/api/models").json()["versions"]}
+    assert {alias: d["decision"] for alias, d in versions[2]["approvals"].items()} == {
+        "production": "rejected",
+        "staging": "approved",
+    }
+    assert versions[2]["approvals"]["production"]["reason"] == "fails on night images"
+    assert versions[1]["approvals"]["production"]["actor"] == "rui"
+    assert versions[1]["autolabel"] is None
+    assert versions[2]["autolabel"]["accepted"] == 7 and versions[2]["autolabel"]["target_accuracy"] == 0.95
+    assert versions[2]["autolabel"]["risk_coverage"] == curve
+
+
 class _NoParams(BaseModel):
     pass
 
@@ -151,9 +180,29 @@ def test_runs_show_pipeline_steps_and_training_metrics(client: TestClient, proje
         ("gate", "waiting"),
     ]
     assert [child["id"] for child in body["children"]] == [train]
-    metrics = client.get(f"/api/runs/{train}").json()["metrics"]
-    assert [point["value"] for point in metrics["val_accuracy"]] == [0.5, 0.75]
+    assert body["progress"] == {"done": 1, "total": 2, "unit": "steps"}
+    trained = client.get(f"/api/runs/{train}").json()
+    assert [point["value"] for point in trained["metrics"]["val_accuracy"]] == [0.5, 0.75]
+    assert trained["progress"] == {"done": 2, "total": 2, "unit": "epochs"}
     assert client.get("/api/runs/nope").status_code == 404
+
+
+def test_a_pipeline_runs_log_is_served_in_whole_lines(client: TestClient, project: Project) -> None:
+    waiting = run_pipeline(project, WAITING, {}, log=lambda _line: None)
+    whole = client.get(f"/api/runs/{waiting.run_id}/log").json()
+    lines = whole["text"].splitlines()
+    assert [re.sub(r"\d+\.\d s$", "N s", line[20:]) for line in lines] == [  # after the time stamp
+        "[1/2] first",
+        "    done in N s",
+        "[2/2] gate",
+        "    waiting: waiting for an approval",
+    ]
+    assert whole["next"] == whole["size"] == len(whole["text"].encode())
+    after_first = len(lines[0]) + 1
+    rest = client.get(f"/api/runs/{waiting.run_id}/log", params={"after": after_first}).json()
+    assert rest["text"] == "\n".join(lines[1:]) + "\n"
+    assert client.get(f"/api/runs/{waiting.run_id}/log", params={"after": whole["size"]}).json()["text"] == ""
+    assert client.get("/api/runs/..%2F..%2Fetc/log").status_code == 404
 
 
 def test_the_overview_shows_progress_and_the_latest_loops_curve(client: TestClient, project: Project) -> None:

@@ -130,7 +130,7 @@ def _wait(ctx: StepContext) -> dict[str, Any]:
     raise StepWaiting("waiting for an approval")
 
 
-def test_runs_show_a_pipeline_and_its_steps(page: Any, project: Project) -> None:
+def test_runs_show_a_pipeline_its_steps_progress_and_log(page: Any, project: Project) -> None:
     steps = (Step("count", lambda ctx: {"items": 15}), Step("approval", _wait))
     waiting = run_pipeline(project, Pipeline("review", "count, then wait", _NoParams, steps), {})
     visit(page, "/runs")
@@ -140,6 +140,9 @@ def test_runs_show_a_pipeline_and_its_steps(page: Any, project: Project) -> None
     row.locator("a").click()
     playwright_api.expect(page.locator("table.steps tr[data-step='approval']")).to_contain_text("waiting")
     assert "succeeded" in page.locator("table.steps tr[data-step='count']").inner_text()
+    assert page.locator("p.progress").inner_text().strip() == "1 of 2 steps"
+    log = page.locator("pre.log").inner_text()
+    assert "[1/2] count" in log and "waiting: waiting for an approval" in log
     screenshot(page, "run")
 
 
@@ -175,17 +178,21 @@ def test_masks_tint_their_pixels_and_nothing_else(browser: Any, tmp_path: Path, 
     assert np.abs(shown[outside] - bare[outside]).sum() < 12  # and leaves the background alone
 
 
-def test_keypoints_land_on_their_pixels(browser: Any, tmp_path: Path) -> None:
+def test_keypoints_and_their_skeleton_land_on_their_pixels(browser: Any, tmp_path: Path) -> None:
     project = make_project(tmp_path, TaskType.KEYPOINTS, per_split=1)
     with project.open_catalog() as catalog:
         item, annotation = next(iter(catalog.current_annotations().items()))
         width = catalog.get_item(item).width
+        schema = catalog.get_schema()
+        assert schema is not None
+        catalog.set_schema(schema.model_copy(update={"skeleton": [("right_top", "center")]}))
     points = annotation.label.keypoints[0]  # left_top, right_top, center of the scene's box
     with live_server(project) as url:
         context, page, errors = open_page(browser, url)
         visit(page, f"/items/{item}")
         picture = page.locator(".picture")
         playwright_api.expect(picture.locator("circle.keypoint")).to_have_count(3)
+        playwright_api.expect(picture.locator("line.bone")).to_have_count(1)
         playwright_api.expect(picture.locator("img")).to_have_js_property("complete", True)
         fill = _rgb(picture.locator("circle.keypoint").first.get_attribute("fill"))
         shown = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB"), dtype=float)
@@ -196,3 +203,10 @@ def test_keypoints_land_on_their_pixels(browser: Any, tmp_path: Path) -> None:
     for x, y, _ in points:
         near = shown[int(y * scale) - 1 : int(y * scale) + 2, int(x * scale) - 1 : int(x * scale) + 2]
         assert np.abs(near.reshape(-1, 3) - fill).sum(axis=1).min() < 60, (x, y)
+
+    def midway(a: int, b: int) -> np.ndarray:  # the 3x3 pixels halfway between two keypoints
+        x, y = int((points[a][0] + points[b][0]) / 2 * scale), int((points[a][1] + points[b][1]) / 2 * scale)
+        return shown[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3)
+
+    assert np.abs(midway(1, 2) - fill).sum(axis=1).min() < 60  # the bone right_top-center is drawn
+    assert np.abs(midway(0, 2) - fill).sum(axis=1).min() > 60  # and no bone joins left_top to center

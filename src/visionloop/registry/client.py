@@ -36,6 +36,7 @@ from visionloop.registry.records import (
     GateStatus,
     ModelVersion,
     RegistryEvent,
+    latest_decisions,
     parse_version,
     validate_alias,
 )
@@ -89,6 +90,11 @@ class ModelRegistry:
     def aliases(self) -> dict[str, int]:
         with read_connection(self.catalog.engine) as connection:
             return store.alias_map(connection)
+
+    def decisions(self) -> dict[int, dict[str, RegistryEvent]]:
+        """Each version's standing approve/reject decision per alias."""
+        with read_connection(self.catalog.engine) as connection:
+            return latest_decisions(store.list_events(connection))
 
     def history(self, reference: str | None = None, limit: int | None = None) -> list[RegistryEvent]:
         """Events oldest first: all, those of one version (``3``, ``v3``) or of one alias."""
@@ -367,12 +373,8 @@ def _require_gate(version: ModelVersion, alias: str) -> None:
 
 
 def _approved(connection: Connection, version: int, alias: str) -> bool:
-    decisions = [
-        event
-        for event in store.list_events(connection, version=version)
-        if event.alias == alias and event.action in ("approve", "reject")
-    ]
-    return bool(decisions) and decisions[-1].action == "approve"
+    decision = latest_decisions(store.list_events(connection, version=version)).get(version, {}).get(alias)
+    return decision is not None and decision.action == "approve"
 
 
 def _alias_stack(events: list[RegistryEvent]) -> list[int]:

@@ -18,7 +18,7 @@ from typing import Any
 from visionloop.core.errors import MissingDependencyError
 from visionloop.core.mappings import flatten
 from visionloop.project.mlflow_store import experiment_id
-from visionloop.registry.records import ModelVersion, RegistryEvent
+from visionloop.registry.records import ModelVersion, RegistryEvent, latest_decisions
 
 __all__ = ["MlflowMirror", "SyncReport"]
 
@@ -163,13 +163,15 @@ def _tags(version: ModelVersion, decisions: dict[str, str]) -> dict[str, str]:
 
 def _decisions(events: Iterable[RegistryEvent]) -> dict[int, dict[str, str]]:
     """The newest approval decision per version and alias, as tag text."""
-    decisions: dict[int, dict[str, str]] = {}
-    for event in events:
-        if event.action in ("approve", "reject") and event.alias:
-            verb = "approved" if event.action == "approve" else "rejected"
-            text = f"{verb} by {event.actor} at {event.created_at:%Y-%m-%dT%H:%M:%SZ}: {event.reason or ''}"
-            decisions.setdefault(event.version, {})[event.alias] = text
-    return decisions
+    return {
+        version: {alias: _decision_text(event) for alias, event in by_alias.items()}
+        for version, by_alias in latest_decisions(events).items()
+    }
+
+
+def _decision_text(event: RegistryEvent) -> str:
+    verb = "approved" if event.action == "approve" else "rejected"
+    return f"{verb} by {event.actor} at {event.created_at:%Y-%m-%dT%H:%M:%SZ}: {event.reason or ''}"
 
 
 def _quoted(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -17,6 +18,7 @@ __all__ = [
     "GateStatus",
     "ModelVersion",
     "RegistryEvent",
+    "latest_decisions",
     "parse_version",
     "validate_alias",
 ]
@@ -139,3 +141,13 @@ class RegistryEvent:
             "reason": self.reason,
             "created_at": self.created_at.isoformat(),
         }
+
+
+def latest_decisions(events: Iterable[RegistryEvent]) -> dict[int, dict[str, RegistryEvent]]:
+    """The newest approve/reject decision per version and alias, from events oldest first:
+    the one that counts when the alias asks for an approval."""
+    decisions: dict[int, dict[str, RegistryEvent]] = {}
+    for event in events:
+        if event.action in ("approve", "reject") and event.alias:
+            decisions.setdefault(event.version, {})[event.alias] = event
+    return decisions

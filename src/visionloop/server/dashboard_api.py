@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response
 from PIL import Image
 
+from visionloop.active.autolabel import RUN_KIND as AUTOLABEL_KIND
 from visionloop.catalog import AnnotationRecord, Catalog, ItemRecord, RunRecord
 from visionloop.catalog.browse import (
     PROVENANCES,
@@ -29,11 +30,14 @@ from visionloop.core.errors import NotFoundError
 from visionloop.core.labels import Label
 from visionloop.datasets.records import ImageReader
 from visionloop.pipelines.loop import RUN_KIND as LOOP_KIND
+from visionloop.pipelines.run_log import LOG_NAME, read_log
 from visionloop.pipelines.runner import RUN_KIND as PIPELINE_KIND
 from visionloop.pipelines.runner import pipeline_run
 from visionloop.project import Project
-from visionloop.registry import GateStatus, ModelRegistry
+from visionloop.registry import GateStatus, ModelRegistry, RegistryEvent
 from visionloop.storage.filesystem import atomic_write_local
+from visionloop.tasks.model_files import model_version
+from visionloop.training.run import RUN_KIND as TRAIN_KIND
 
 __all__ = ["PLOTS", "THUMBNAIL_SIZES", "dashboard_api"]
 
@@ -97,11 +101,21 @@ def dashboard_api(project: Project, catalog: Catalog, registry: ModelRegistry) -
     @router.get("/models")
     def models() -> dict[str, Any]:
         aliases = registry.aliases()
+        decisions = registry.decisions()
+        autolabels = _autolabel_by_model(catalog)
         return {
             "aliases": aliases,
             "approval_required": list(project.config.registry.approval_required),
             "versions": [
-                {**version.to_dict(), "plots": _plot_names(project, version.gate)}
+                {
+                    **version.to_dict(),
+                    "plots": _plot_names(project, version.gate),
+                    "approvals": {
+                        alias: _decision_json(event)
+                        for alias, event in decisions.get(version.version, {}).items()
+                    },
+                    "autolabel": autolabels.get(model_version(version.run_id, version.weights_sha256)),
+                }
                 for version in registry.versions()
             ],
             "history": [event.to_dict() for event in registry.history(limit=200)],
@@ -112,9 +126,7 @@ def dashboard_api(project: Project, catalog: Catalog, registry: ModelRegistry) -
         gate = registry.get(version).gate
         if name not in PLOTS or gate is None or name not in _plot_names(project, gate):
             raise NotFoundError(f"model v{version} has no {name} plot")
-        return FileResponse(
-            project.root / "runs" / gate.evaluation_run / f"{name}.png", media_type="image/png"
-        )
+        return FileResponse(project.run_folder(gate.evaluation_run) / f"{name}.png", media_type="image/png")
 
     @router.get("/runs")
     def runs(
@@ -132,6 +144,7 @@ def dashboard_api(project: Project, catalog: Catalog, registry: ModelRegistry) -
         steps = pipeline_run(project, run_id).to_dict()["steps"] if record.kind == PIPELINE_KIND else []
         return {
             **_run_json(record),
+            "progress": _progress(record, steps, series),
             "config": record.config,
             "inputs": record.inputs,
             "outputs": record.outputs,
@@ -139,6 +152,13 @@ def dashboard_api(project: Project, catalog: Catalog, registry: ModelRegistry) -
             "steps": steps,
             "children": [_run_json(child) for child in catalog.child_runs(run_id)],
         }
+
+    @router.get("/runs/{run_id}/log")
+    def run_log(run_id: str, after: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+        """Whole lines of a pipeline run's log: the last ones, or those after byte ``after``."""
+        record = catalog.get_run(run_id)
+        chunk = read_log(project.run_folder(record.id) / LOG_NAME, after)
+        return {"text": chunk.text, "start": chunk.start, "next": chunk.end, "size": chunk.size}
 
     @router.get("/items/{item_id}/thumbnail")
     def thumbnail(item_id: int, size: Annotated[int, Query()] = 256) -> Response:
@@ -171,6 +191,55 @@ def _latest_loop(catalog: Catalog) -> dict[str, Any] | None:
     }
 
 
+def _autolabel_by_model(catalog: Catalog) -> dict[str, dict[str, Any]]:
+    """Per model (as predictions name it), its newest finished auto-label run: how much it
+    accepted and the calibration set's risk-coverage curve behind that."""
+    found: dict[str, dict[str, Any]] = {}
+    for run in catalog.list_runs(kind=AUTOLABEL_KIND, limit=200):  # newest first
+        outputs = run.outputs or {}
+        model = outputs.get("model_version")
+        if run.status != "succeeded" or not isinstance(model, str) or model in found:
+            continue
+        found[model] = {
+            "run_id": run.id,
+            "target_accuracy": run.config.get("target_accuracy"),
+            "confidence": run.config.get("confidence"),
+            "dry_run": run.config.get("dry_run"),
+            "calibration_items": outputs.get("calibration_items"),
+            "candidates": outputs.get("candidates"),
+            "accepted": outputs.get("accepted"),
+            "coverage": outputs.get("coverage"),
+            "risk_coverage": outputs.get("risk_coverage") or [],
+        }
+    return found
+
+
+def _decision_json(event: RegistryEvent) -> dict[str, Any]:
+    return {
+        "decision": "approved" if event.action == "approve" else "rejected",
+        "actor": event.actor,
+        "reason": event.reason,
+        "at": event.created_at.isoformat(),
+    }
+
+
+def _progress(
+    run: RunRecord, steps: list[dict[str, Any]], metrics: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any] | None:
+    """How far a run has got, in the units it counts: a pipeline's steps, a training run's epochs."""
+    if steps:
+        done = sum(step["status"] == "succeeded" for step in steps)
+        return {"done": done, "total": len(steps), "unit": "steps"}
+    epochs = (run.config.get("optim") or {}).get("epochs") if run.kind == TRAIN_KIND else None
+    if isinstance(epochs, int):
+        seen = {
+            point["epoch"] for series in metrics.values() for point in series if point["epoch"] is not None
+        }
+        done = epochs if run.status == "succeeded" else min(len(seen), epochs)
+        return {"done": done, "total": epochs, "unit": "epochs"}
+    return None
+
+
 def _run_json(run: RunRecord) -> dict[str, Any]:
     """What a runs table shows of a run: who, what, when, how it ended."""
     return {
@@ -189,7 +258,7 @@ def _plot_names(project: Project, gate: GateStatus | None) -> list[str]:
     """The plots the version's gating evaluation wrote (its run id comes from the registry)."""
     if gate is None:
         return []
-    folder = project.root / "runs" / gate.evaluation_run
+    folder = project.run_folder(gate.evaluation_run)
     return [name for name in PLOTS if (folder / f"{name}.png").is_file()]
 
 

@@ -175,7 +175,7 @@ function bars(counts) {
 }
 
 // A small line chart: one polyline per series of {x, y} points, axes labelled at their ends.
-function lineChart(series, { xLabel, yLabel, name }) {
+function lineChart(series, { xLabel, yLabel, name, colours = {} }) {
   const [width, height, pad] = [520, 200, 36];
   const points = Object.values(series).flat();
   const [xs, ys] = [points.map((p) => p.x), points.map((p) => p.y)];
@@ -195,7 +195,7 @@ function lineChart(series, { xLabel, yLabel, name }) {
   label(`${+y1.toFixed(3)} ${yLabel}`, pad + 4, pad - 6, "start");
   for (const [key, values] of Object.entries(series)) {
     chart.append(svg("polyline", { points: values.map((p) => `${sx(p.x)},${sy(p.y)}`).join(" "),
-      fill: "none", stroke: colour(key), "stroke-width": 2, "data-series": key }));
+      fill: "none", stroke: colours[key] ?? colour(key), "stroke-width": 2, "data-series": key }));
     const last = values[values.length - 1];
     if (last) label(key, sx(last.x) - 4, sy(last.y) - 6, "end");
   }
@@ -356,6 +356,14 @@ function versionPanel(version, aliases, token) {
     el("p", { text: `${version.task} / ${version.family}; ${verdict}; from ${
       version.parent_version ? `v${version.parent_version}` : "pretrained weights"}; run ${version.run_id ?? "none"}` }),
     el("p", { text: metricsText(version.metrics) }));
+  const approvals = el("ul", { class: "approvals" });
+  for (const [alias, decision] of Object.entries(version.approvals)) {
+    approvals.append(el("li", { class: `approval ${decision.decision}`, "data-alias": alias,
+      text: `${decision.decision} for ${alias} by ${decision.actor} at ${when(decision.at)}: ${decision.reason ?? ""}` }));
+  }
+  if (!approvals.childElementCount) approvals.append(el("li", { class: "approval none", text: "no approval decisions yet" }));
+  panel.append(approvals);
+  if (version.autolabel?.risk_coverage.length) panel.append(riskCoverage(version.autolabel));
   const plots = el("div", { class: "plots" });
   for (const name of version.plots) {
     plots.append(el("figure", {}, el("img", { src: `/api/models/${version.version}/plots/${name}.png`, alt: name }),
@@ -380,6 +388,29 @@ function versionPanel(version, aliases, token) {
       { alias: alias.value, reason: reason.value }, token, status)),
     status));
   return panel;
+}
+
+function riskCoverage(autolabel) {
+  // Observed error and its upper bound as more of the calibration set is accepted, most confident first.
+  const percent = (value) => Math.round(value * 1000) / 10;
+  const curve = autolabel.risk_coverage;
+  const series = {
+    "observed error": curve.map((p) => ({ x: percent(p.coverage), y: percent(p.error) })),
+    "upper bound": curve.map((p) => ({ x: percent(p.coverage), y: percent(p.bound) })),
+  };
+  const target = autolabel.target_accuracy;
+  if (target) {
+    const allowed = percent(1 - target);
+    series["allowed error"] = [{ x: series["upper bound"][0].x, y: allowed }, { x: 100, y: allowed }];
+  }
+  const caption = `Risk-coverage of auto-labels (run ${autolabel.run_id.slice(0, 8)}): ${
+    autolabel.accepted ?? 0} of ${autolabel.candidates ?? 0} pool items accepted (${
+    percent(autolabel.coverage ?? 0)}%)${target ? `, target accuracy ${percent(target)}%` : ""}, from ${
+    autolabel.calibration_items ?? 0} human-labelled calibration items`;
+  return el("figure", { class: "risk-coverage" },
+    lineChart(series, { xLabel: "% covered", yLabel: "% error", name: "risk-coverage",
+      colours: { "observed error": "#2f6fed", "upper bound": "#e8590c", "allowed error": "#2b8a3e" } }),
+    el("figcaption", { text: caption }));
 }
 
 async function models() {
@@ -447,6 +478,11 @@ async function runPage(id) {
     el("p", {}, statusBadge(run.status), ` started ${when(run.created_at)}`,
       run.finished_at ? `, finished ${when(run.finished_at)}` : "")];
   if (run.error) parts.push(el("p", { class: "error", text: run.error }));
+  if (run.progress) {
+    const { done, total, unit } = run.progress;
+    parts.push(el("p", { class: "progress" }, el("progress", { max: total, value: done }),
+      ` ${done} of ${total} ${unit}`));
+  }
   if (run.steps.length) {
     const rows = el("tbody");
     for (const step of run.steps) {
@@ -479,8 +515,14 @@ async function runPage(id) {
       el("li", {}, el("a", { href: `#/runs/${child.id}`, text: `${child.kind} ${child.id.slice(0, 12)}` }),
         " ", statusBadge(child.status)))));
   }
+  if (run.kind === "pipeline") {
+    const log = await api(`/api/runs/${encodeURIComponent(id)}/log`);
+    parts.push(el("h2", { text: "Log" }), el("pre", { class: "log", text: log.text || "(nothing logged yet)" }));
+  }
   parts.push(el("h2", { text: "Configuration" }), el("pre", { text: JSON.stringify(run.config, null, 2) }));
   page.replaceChildren(...parts);
+  const log = page.querySelector("pre.log");
+  if (log) log.scrollTop = log.scrollHeight;
   keepFresh(["running", "waiting"].includes(run.status));
 }
 
