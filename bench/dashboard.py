@@ -9,8 +9,9 @@ with a score, over 5 classes. ``visionloop serve``'s app runs under uvicorn in i
 Timed, each the median of ``--repeats`` requests after the first:
   - the first gallery page (60 items, no filter): the figure the target is about;
   - its first request after the server started (cold: nothing cached);
-  - filtered first pages (human labels of one class; uncertain predictions; disagreement),
-    whose first request builds the gallery index and later ones reuse it;
+  - filtered first pages (human labels of one class; uncertain predictions; disagreement):
+    the server starts building the gallery index in the background as it starts; the first
+    filtered request waits for whatever is left of that, later ones reuse it;
   - the first page's 60 thumbnails, made on the first request and then read from the cache.
 
 Target: the first page in under 300 ms. Printed as PASS/FAIL; nothing asserts.

@@ -44,6 +44,7 @@ __all__ = [
     "gallery_page",
     "labeling_progress",
     "payload_classes",
+    "warm_gallery_index",
 ]
 
 PROVENANCES = ("human", "auto", "model", "none")  # "none": no label of any kind yet
@@ -211,6 +212,12 @@ class _IndexCache:
 
 
 _CACHE = _IndexCache()
+
+
+def warm_gallery_index(catalog: Catalog) -> None:
+    """Build the filter index now (a server calls this in the background as it starts), so
+    the first filtered gallery page does not wait for it."""
+    _CACHE.get(catalog.engine)
 
 
 def gallery_page(

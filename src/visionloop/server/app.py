@@ -8,6 +8,7 @@ what was wrong; only the server's own faults are 5xx.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from visionloop import __version__
+from visionloop.catalog import Catalog
+from visionloop.catalog.browse import warm_gallery_index
 from visionloop.core.errors import VisionloopError, http_status_for
 from visionloop.project import Project
 from visionloop.registry import project_registry
@@ -51,6 +54,7 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         host.start()
+        threading.Thread(target=_warm, args=(catalog,), name="gallery-index", daemon=True).start()
         try:
             yield
         finally:
@@ -84,3 +88,12 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
     app.include_router(cvat_router(host, settings, slots))
     app.include_router(labelstudio_router(host, registry, settings, slots, guard))
     return app
+
+
+def _warm(catalog: Catalog) -> None:
+    """Build the gallery's filter index off the request path; a failure only costs the first
+    filtered page its speed, so it is logged, not raised."""
+    try:
+        warm_gallery_index(catalog)
+    except Exception:
+        logger.debug("warming the gallery index failed", exc_info=True)
