@@ -28,8 +28,9 @@ from servers import (
 from visionloop.catalog import Catalog, sqlite_url_for
 from visionloop.storage import Filesystem
 
-# The browser fixture of the dashboard tests (a real Chromium through Playwright).
-pytest_plugins = ["live_dashboard"]
+# The browser fixture of the dashboard tests (a real Chromium through Playwright); the hardening
+# tests' tally, printed at the end of the run.
+pytest_plugins = ["live_dashboard", "hardening_tally"]
 
 
 def _unavailable(exc: ServerUnavailable) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from checks import load_malformed
+from hardening_tally import tally
 
 from visionloop.formats.registry import LoadOptions, get_format
 
@@ -52,5 +53,5 @@ def test_every_malformed_file_is_rejected_with_file_locator_and_reason(tmp_path:
             started = time.perf_counter()
             load_malformed(get_format(format_name), path, LoadOptions(), watch=tmp_path)
             assert time.perf_counter() - started < SECONDS_PER_FILE, (format_name, path)
-    print(f"\nbad-input corpus: {tried} malformed files across {len(MODULES)} formats")
+    tally("bad inputs refused: annotation files", tried)
     assert tried >= MINIMUM, f"the corpus has {tried} malformed files, fewer than {MINIMUM}"
