@@ -1,6 +1,7 @@
 """Which task image URLs the Label Studio backend reads, and how: Label Studio's token goes to
-Label Studio only (never along a redirect to storage), downloads stop at the size limit, and
-everything outside the allowed places is refused before any request is made."""
+Label Studio only (never along a redirect to storage), downloads stop at the size limit,
+everything outside the allowed places is refused before any request is made, and no redirect
+leads to an internal address that configuration did not allow."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from hardening_tally import tally
 from visionloop.core.errors import ConfigError, StorageError, UnsafePathError, ValidationError
 from visionloop.server.ls_media import TaskImageReader
 from visionloop.server.settings import ServerSettings
+from visionloop.storage.urlguard import UnsafeURLError
 
 LS_TOKEN = "ls-token-0123456789"  # noqa: S105  # a fixture token
 PAYLOAD = b"\x89PNG fake image bytes"
@@ -35,6 +38,11 @@ class _Handler(BaseHTTPRequestHandler):
             uri = base64.urlsafe_b64decode(parse_qs(urlsplit(self.path).query)["fileuri"][0]).decode()
             self.send_response(302)
             self.send_header("Location", f"{self.storage}/bucket/{uri.rsplit('/', 1)[-1]}?signature=x")
+            self.end_headers()
+            return
+        if path == "/redirect":  # an image host sending the client elsewhere
+            self.send_response(302)
+            self.send_header("Location", parse_qs(urlsplit(self.path).query)["to"][0])
             self.end_headers()
             return
         if path == "/data/upload/big.png":
@@ -95,7 +103,8 @@ def test_label_studio_paths_are_fetched_with_its_token(web: str) -> None:
 
 
 def test_cloud_uris_are_signed_by_label_studio_and_the_token_stays_there(web: str) -> None:
-    assert _reader(web).read("s3://bucket/dir/key.png", task_id=12) == PAYLOAD
+    # The storage here is on this machine (localhost), so it must be allowed like any internal host.
+    assert _reader(web, image_hosts=("localhost",)).read("s3://bucket/dir/key.png", task_id=12) == PAYLOAD
     (signing, auth), (storage, storage_auth) = _Handler.seen
     assert signing.startswith("/tasks/12/presign/?fileuri=") and auth == f"Token {LS_TOKEN}"
     assert storage == "/bucket/key.png?signature=x" and storage_auth is None
@@ -110,6 +119,33 @@ def test_other_hosts_only_when_allowed_and_without_the_token(web: str) -> None:
     assert _Handler.seen == []  # refused before any request
     assert _reader(web, image_hosts=("localhost",)).read(public) == PAYLOAD
     assert _Handler.seen == [("/public/a.png", None)]
+
+
+def test_redirects_to_internal_addresses_are_refused_unless_allowed(web: str) -> None:
+    with pytest.raises(UnsafeURLError, match=r"localhost:\d+/bucket/key.png: not fetched.*--image-host"):
+        _reader(web).read("s3://bucket/dir/key.png", task_id=12)  # the signed URL is on localhost
+    assert [path for path, _ in _Handler.seen] == [_Handler.seen[0][0]]  # storage never asked
+    assert "signature" not in str(_Handler.seen[0])
+    reader = _reader(web, image_hosts=("localhost",))
+    hop = f"{_Handler.storage}/redirect?to="
+    targets = [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:9/admin",  # Label Studio's host, but not its origin
+        "http://[::ffff:10.0.0.1]/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://2130706433/",
+    ]
+    for target in targets:
+        _Handler.seen = []
+        with pytest.raises(UnsafeURLError, match="not fetched"):
+            reader.read(hop + target)
+        assert len(_Handler.seen) == 1  # the redirect itself, then nothing
+    tally("URLs refused by the fetch guard", len(targets) + 1)
+    assert reader.read(f"{hop}{web}/data/upload/3/a.png") == PAYLOAD  # Label Studio's own origin
+
+
+def test_an_allowed_private_host_still_works(web: str) -> None:
+    assert _reader(None, image_hosts=("127.0.0.1",)).read(f"{web}/public/a.png") == PAYLOAD
 
 
 def test_downloads_stop_at_the_size_limit_and_errors_say_why(web: str) -> None:

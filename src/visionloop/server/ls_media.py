@@ -14,7 +14,10 @@ anyone make the server request internal addresses or read its files. Accepted:
 - http(s) URLs on a host listed in ``image_hosts`` (no token sent);
 - ``data:image/...;base64,...`` inline images.
 
-Anything else is refused. Downloads stop at ``max_body_bytes`` and ``fetch_timeout_seconds``.
+Anything else is refused. Every request, and every redirect it follows, goes only to public
+addresses (:class:`~visionloop.storage.urlguard.URLGuard`) unless its host is Label Studio's or
+one of ``image_hosts``, which configuration trusts (so Label Studio on 127.0.0.1 still works).
+Downloads stop at ``max_body_bytes`` and ``fetch_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ import base64
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPMessage
 from pathlib import Path
+from typing import IO
 from urllib.parse import parse_qs, quote, urlsplit
 
 from visionloop.core.errors import ConfigError, StorageError, UnsafePathError, ValidationError
 from visionloop.server.images import decode_base64
 from visionloop.server.settings import ServerSettings
 from visionloop.storage import safe_relative_path
+from visionloop.storage.urlguard import URLGuard
 
 __all__ = ["TaskImageReader"]
 
@@ -49,7 +55,9 @@ class TaskImageReader:
         self.base = settings.labelstudio_url.rstrip("/") if settings.labelstudio_url else None
         self.files = settings.labelstudio_files.resolve() if settings.labelstudio_files else None
         self.hosts = {host.lower() for host in settings.image_hosts}
-        self._opener = _opener()
+        trusted = [*self.hosts, *([self.base] if self.base else [])]  # Label Studio: its origin only
+        self.guard = URLGuard(trusted, hint="allow its host with --image-host")
+        self._opener = _opener(self.guard)
 
     def read(self, url: str, task_id: int | None = None) -> bytes:
         if not isinstance(url, str) or not url:
@@ -119,6 +127,7 @@ class TaskImageReader:
         return self._fetch(f"{self.base}{path}", self.token)
 
     def _fetch(self, url: str, token: str | None) -> bytes:
+        self.guard.check(url)
         request = urllib.request.Request(url, headers={"User-Agent": "visionloop"})  # noqa: S310 - http(s) only, checked above
         if token:
             # Unredirected: a presigned redirect to the storage must not carry Label Studio's token.
@@ -145,15 +154,15 @@ class TaskImageReader:
         return b"".join(chunks)
 
 
-def _opener() -> urllib.request.OpenerDirector:
+def _opener(guard: URLGuard) -> urllib.request.OpenerDirector:
     """http(s) only (no file://, no ftp://, even through a redirect), proxies from the
-    environment, at most ``_REDIRECTS`` redirects."""
+    environment, at most ``_REDIRECTS`` redirects, each checked by ``guard``."""
     opener = urllib.request.OpenerDirector()
     for handler in (
         urllib.request.ProxyHandler(),
         urllib.request.HTTPHandler(),
         urllib.request.HTTPSHandler(),
-        _Redirects(),
+        _Redirects(guard),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
     ):
@@ -162,7 +171,24 @@ def _opener() -> urllib.request.OpenerDirector:
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to where the guard allows (a public address or a trusted host)."""
+
     max_redirections = _REDIRECTS
+
+    def __init__(self, guard: URLGuard) -> None:
+        self.guard = guard
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        self.guard.check(newurl)  # already absolute: the base class joined it
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _read_file(path: Path, limit: int) -> bytes:
