@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,24 @@ def test_copy_puts_bytes_in_project_storage(catalog: Catalog, tree: Tree, tmp_pa
     assert item.uri.startswith(str(tmp_path / "storage" / "media"))
     assert Path(item.uri).read_bytes() == data
     assert tree.read("photo.jpg") == data
+
+
+def test_copy_removes_what_a_killed_copy_left_half_written(catalog: Catalog, tmp_path: Path) -> None:
+    """An ingest killed between writing a copy and renaming it leaves ``.tmp-<pid>-*``; the next
+    ingest into that storage removes it (its writer is gone) and copies the image again."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "photo.png").write_bytes(rgb_png(seed=4))
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    media = tmp_path / "storage" / "media" / "ab"
+    media.mkdir(parents=True)
+    (media / f".tmp-{int(gone.stdout)}-x7").write_bytes(b"half a copy")
+    ingest(catalog, Filesystem(str(source)), IngestOptions(copy_to=Filesystem(str(tmp_path / "storage"))))
+    assert not list((tmp_path / "storage").rglob(".tmp-*"))
+    [item] = list(catalog.iter_items())
+    assert Path(item.uri).read_bytes() == rgb_png(seed=4)
 
 
 def test_capture_source_is_recorded(catalog: Catalog, tree: Tree) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import Tree
 from visionloop.core.errors import StorageError, UnsafePathError
-from visionloop.storage import Filesystem, join_under, safe_relative_path
+from visionloop.storage import (
+    Filesystem,
+    atomic_write_local,
+    join_under,
+    remove_temporaries,
+    safe_relative_path,
+)
 
 
 @pytest.mark.parametrize(
@@ -60,3 +69,33 @@ def test_missing_locations_are_clear_errors(tmp_path: Path) -> None:
         list(Filesystem(str(tmp_path / "absent")).list_files())
     with pytest.raises(StorageError, match="file not found"):
         Filesystem(str(tmp_path)).read_bytes(str(tmp_path / "absent.png"))
+
+
+def test_temporaries_of_killed_writers_are_removed_and_others_kept(tmp_path: Path) -> None:
+    """A writer killed between write and rename leaves ``.tmp-<pid>-*``; a sweep removes those of
+    processes that are gone, never one a live process is still writing."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    (tmp_path / "deep").mkdir()
+    dead = tmp_path / "deep" / f".tmp-{int(gone.stdout)}-a1"
+    live = tmp_path / f".tmp-{os.getpid()}-b2"
+    foreign = tmp_path / ".tmp-unnamed"
+    for path in (dead, live, foreign):
+        path.write_bytes(b"half")
+    assert remove_temporaries(str(tmp_path)) == [str(dead)]
+    assert live.exists() and foreign.exists()
+
+
+def test_atomic_writes_name_their_temporary_by_pid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    def replace(source: str, target: str) -> None:
+        seen.append(os.path.basename(source))
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_local(str(tmp_path / "file.bin"), b"data")
+    assert seen[0].startswith(f".tmp-{os.getpid()}-")
+    assert not list(tmp_path.iterdir()), "a failed write removes its temporary file"

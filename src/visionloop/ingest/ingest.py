@@ -20,7 +20,7 @@ from visionloop.catalog import Catalog, FileIndex, FileOutcome, ProbedFile
 from visionloop.core.errors import StorageError
 from visionloop.core.media import CAPTURE_SKIPPED_GLOBS, ItemSource, Split, split_for_hash
 from visionloop.imaging import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS, ImageRejected, probe_image
-from visionloop.storage import FileEntry, Filesystem, FileTooLargeError
+from visionloop.storage import FileEntry, Filesystem, FileTooLargeError, join_under, remove_temporaries
 
 AUTO_SPLIT = "auto"
 _CHUNK = 32  # files per thread-pool task
@@ -111,6 +111,10 @@ def ingest(
     )
     report.run_id = run_id
     try:
+        if options.copy_to is not None and options.copy_to.protocol == "file":
+            # An ingest killed while copying left a temporary file; the files it was copying are
+            # still to do, so this run copies them again.
+            remove_temporaries(join_under(options.copy_to.url, "media"))
         listed = list(source.list_files(options.follow_links))
         entries = (
             [e for e in listed if not _excluded(e.uri, source.url, options)] if options.exclude else listed

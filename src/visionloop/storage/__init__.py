@@ -7,6 +7,7 @@ from visionloop.storage.filesystem import (
     atomic_write_local,
     is_remote,
     normalise_url,
+    remove_temporaries,
 )
 from visionloop.storage.paths import join_under, safe_relative_path
 
@@ -18,5 +19,6 @@ __all__ = [
     "is_remote",
     "join_under",
     "normalise_url",
+    "remove_temporaries",
     "safe_relative_path",
 ]

@@ -6,6 +6,7 @@ every file on every run; everything else goes through fsspec.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -128,10 +129,13 @@ class Filesystem:
         return os.path.exists(uri) if not is_remote(uri) else bool(self.fs.exists(uri))
 
 
+TEMPORARY_PREFIX = ".tmp-"
+
+
 def atomic_write_local(path: str, data: bytes) -> None:
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    fd, temp = tempfile.mkstemp(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -142,6 +146,38 @@ def atomic_write_local(path: str, data: bytes) -> None:
         if os.path.exists(temp):
             os.unlink(temp)
         raise
+
+
+def remove_temporaries(folder: str) -> list[str]:
+    """Delete the temporary files :func:`atomic_write_local` left under ``folder`` (recursively)
+    when its writer was killed between writing and renaming; return their paths.
+
+    A temporary file's name carries its writer's pid; only files of writers that are gone are
+    removed, so a write in progress in another process is never touched.
+    """
+    removed = []
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            if name.startswith(TEMPORARY_PREFIX) and not _writer_alive(name):
+                path = os.path.join(directory, name)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed.append(path)
+    return removed
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that named temporary file ``name`` still runs (unknown: yes)."""
+    pid = name[len(TEMPORARY_PREFIX) :].split("-", 1)[0]
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _list_local(root: str, follow_links: bool) -> Iterator[FileEntry]:

@@ -29,6 +29,7 @@ from visionloop.datasets.records import LabeledRecord
 from visionloop.models.artifact import ModelArtifact, write_artifact
 from visionloop.models.backbones import WeightsInfo
 from visionloop.models.weights import load_weights, save_weights
+from visionloop.storage.filesystem import remove_temporaries
 from visionloop.tasks.registry import get_task
 from visionloop.tasks.spec import Batch, ModelFamily, TaskSpec
 from visionloop.training.augment import build_augment
@@ -236,6 +237,8 @@ class Trainer:
             total = min(total, self.config.optim.max_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(self.config.optim, total))
         checkpoints = self.run_dir / "checkpoints"
+        if resume and self.leader:  # a kill between a write and its rename left a temporary file
+            remove_temporaries(str(self.run_dir))
         state = (load_checkpoint(checkpoints, model, optimizer, scheduler) if resume else None) or LoopState()
         # The model the loss runs through: gradient-averaging across workers when data-parallel.
         trained = self.parallel.wrap(model) if self.parallel else model
