@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     figures: dict[str, tuple[float, float]] = {}
-    with Server(project, secrets.token_urlsafe(24)) as server, httpx.Client(base_url=server.url) as client:
+    token = secrets.token_urlsafe(24)
+    auth = {"Authorization": f"Bearer {token}"}
+    with Server(project, token) as server, httpx.Client(base_url=server.url, headers=auth) as client:
         cold, warm, answer = timed(client, "/api/gallery", {"limit": 60}, args.repeats)
         figures["first page"] = (cold, warm)
         page = answer.json()

@@ -149,14 +149,14 @@ class RawLoop:
 
 
 def latencies(
-    folder: Path, url: str, payloads: list[bytes], block: int = 25
+    folder: Path, url: str, token: str, payloads: list[bytes], block: int = 25
 ) -> tuple[list[float], list[float]]:
     """Seconds per image for the raw loop and for ``POST /v1/predict``, in alternating blocks of
     ``block`` images: both see the same machine, and neither runs while the other's ONNX Runtime
     threads are still spinning down."""
     raw, rest = RawLoop(folder), []
     raw_seconds: list[float] = []
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
         raw(payloads[0])  # warm both
         client.post(
             "/v1/predict", content=payloads[0], headers={"Content-Type": "image/jpeg"}
@@ -195,7 +195,8 @@ class LoadResult:
 async def load_test(url: str, token: str, payloads: list[bytes], clients: int, duration: float) -> LoadResult:
     result = LoadResult()
     limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+    auth = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, headers=auth) as http:
         started = time.perf_counter()
         stop_at = started + duration
 
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
 
     timed = (payloads * (args.requests // len(payloads) + 1))[: args.requests]
     with Server(project, token) as server:
-        raw, rest = latencies(folder, server.url, timed)
+        raw, rest = latencies(folder, server.url, token, timed)
         raw_p95, rest_p95 = percentile(raw, 0.95) * 1000, percentile(rest, 0.95) * 1000
         bound = LATENCY_FACTOR * raw_p95 + LATENCY_SLACK_MS
         print(

@@ -70,9 +70,13 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def open_page(browser: Any, base: str) -> tuple[Any, Any, list[str]]:
-    """A fresh page (1280x900) that records script errors and refused loads."""
+def open_page(browser: Any, base: str, *, signed_in: bool = True) -> tuple[Any, Any, list[str]]:
+    """A fresh page (1280x900) that records script errors and refused loads; signed in (the
+    session cookie ``POST /api/session`` hands out) unless told otherwise."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    if signed_in:
+        answer = context.request.post(f"{base}/api/session", data={"token": TOKEN})
+        assert answer.ok, answer.status
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

@@ -1,5 +1,5 @@
 """The REST server on a tiny project: predictions in core JSON for every body form, 4xx (never
-5xx) for bad requests, token auth on every state-changing route, and the served model following
+5xx) for bad requests, the token on every route but health, and the served model following
 its alias as it is promoted and rolled back."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
+from hardening_tally import tally
 from tiny_models import photos
 from tiny_registry import classifier_project
 from tiny_served import png
@@ -23,10 +25,25 @@ from visionloop.tasks.registry import load_trained_model
 
 TOKEN = "test-token-0123456789abcdef"  # noqa: S105  # a fixture token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-# POST routes that only read: everything else that is not GET must demand the token. Label
-# Studio's /setup only checks a config (choosing a model there needs the token, see
-# test_labelstudio_backend.py); its /webhook records events, so it is not listed.
-READ_ONLY_POSTS = {"/v1/predict", "/v1/cvat/detector", "/setup", "/predict"}
+# The only routes open without the token: health answers, the dashboard's page and assets (no
+# project data in them), and signing in and out.
+OPEN = {
+    ("/v1/health", "GET"),
+    ("/health", "GET"),
+    ("/", "GET"),
+    ("/api/session", "POST"),
+    ("/api/session", "DELETE"),
+}
+WRONG = (
+    {},
+    {"Authorization": "Bearer wrong-token-0123456789"},
+    {"Authorization": "Token wrong-token-0123456789"},
+    {"Authorization": "Basic " + base64.b64encode(b"labelstudio:wrong-token-000000").decode()},
+    {"Authorization": "Basic Og=="},
+    {"Authorization": "Bearer"},
+    {"Authorization": f"Bearer {TOKEN[:-1]}"},
+    {"Authorization": f"Bearer {TOKEN}x"},
+)
 
 
 @pytest.fixture
@@ -38,7 +55,7 @@ def project(tmp_path: Path) -> Project:
 @pytest.fixture
 def client(project: Project) -> Iterator[TestClient]:
     settings = ServerSettings(token=TOKEN, poll_seconds=0.05, max_body_bytes=2_000_000, max_pixels=1_000_000)
-    with TestClient(create_app(project, settings)) as client:
+    with TestClient(create_app(project, settings), headers=AUTH) as client:
         yield client
 
 
@@ -138,34 +155,81 @@ def test_the_served_model_follows_its_alias(client: TestClient) -> None:
 
 
 def _operations(client: TestClient) -> list[tuple[str, str]]:
-    """Every (path template, method) the app serves, from its OpenAPI schema."""
-    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
-    return [(path, method.upper()) for path, item in paths.items() for method in item]
+    """Every (path template, method) the app routes, documented or not (FastAPI keeps included
+    routers whole, so they are walked with their prefixes)."""
+    contexts = iter_route_contexts(client.app.router.routes)  # type: ignore[attr-defined]
+    return [
+        (context.route.path, method)
+        for context in contexts
+        if isinstance(context.route, APIRoute)
+        for method in context.route.methods
+    ]
 
 
 def _path(template: str, value: str) -> str:
     return re.sub(r"\{[^}]+\}", value, template)
 
 
-def test_every_state_changing_route_refuses_a_missing_or_wrong_token(client: TestClient) -> None:
-    changing = [(path, method) for path, method in _operations(client) if method != "GET"]
-    changing = [(path, method) for path, method in changing if path not in READ_ONLY_POSTS]
-    assert {path for path, _ in changing} >= {
+def test_every_route_but_health_refuses_a_missing_or_wrong_token(client: TestClient) -> None:
+    guarded = [(path, method) for path, method in _operations(client) if (path, method) not in OPEN]
+    assert {path for path, _ in guarded} >= {
+        "/v1/predict",
+        "/v1/models",
         "/v1/models/{reference}/promote",
-        "/v1/models/{reference}/approve",
         "/v1/aliases/{alias}/rollback",
+        "/v1/cvat/detector",
+        "/predict",
+        "/setup",
         "/webhook",
+        "/metrics",
+        "/api/overview",
+        "/api/gallery",
+        "/api/items/{item_id}/thumbnail",
+        "/api/runs/{run_id}/log",
     }
-    for template, method in changing:
-        path = _path(template, "v1" if "reference" in template else "production")
-        for headers in (
-            {},
-            {"Authorization": "Bearer wrong-token-0123456789"},
-            {"Authorization": "Basic Og=="},
-        ):
-            answer = client.request(method, path, json={"alias": "staging", "reason": "x"}, headers=headers)
+    bare = TestClient(client.app)  # no token, no cookie
+    for template, method in guarded:
+        path = _path(
+            template, "1" if "_id" in template else "v1" if "reference" in template else "production"
+        )
+        for headers in WRONG:
+            answer = bare.request(method, path, json={"alias": "staging", "reason": "x"}, headers=headers)
             assert answer.status_code == 401, (method, path, headers, answer.text)
+            assert "token" in answer.json()["detail"]
+    tally("routes checked: refuse a missing or wrong token", len(guarded))
     assert client.get("/v1/health").json()["aliases"] == {"production": 1}  # nothing changed
+
+
+def test_the_dashboard_session_cookie_opens_reads_only(client: TestClient) -> None:
+    browser = TestClient(client.app)
+    assert browser.post("/api/session", json={"token": "wrong-token-0123456789"}).status_code == 401
+    assert "visionloop_session" not in browser.cookies
+    assert browser.get("/api/overview").status_code == 401
+    signed_in = browser.post("/api/session", json={"token": TOKEN})
+    assert signed_in.status_code == 200
+    cookie = signed_in.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and TOKEN.lower() not in cookie
+    reads = [
+        (path, method)
+        for path, method in _operations(client)
+        if method == "GET" and (path, method) not in OPEN
+    ]
+    for template, _ in reads:
+        answer = browser.get(_path(template, "1" if "_id" in template else "v1"))
+        assert answer.status_code != 401, (template, answer.text)
+    changes = [
+        (path, method)
+        for path, method in _operations(client)
+        if method != "GET" and (path, method) not in OPEN
+    ]
+    for template, method in changes:  # a cross-site page cannot spend the cookie on a change
+        answer = browser.request(
+            method, _path(template, "v1" if "reference" in template else "production"), json={}
+        )
+        assert answer.status_code == 401, (method, template)
+    tally("routes checked: session cookie reads only", len(reads) + len(changes))
+    browser.delete("/api/session")
+    assert browser.get("/api/overview").status_code == 401
 
 
 @pytest.mark.parametrize(

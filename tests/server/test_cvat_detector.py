@@ -27,7 +27,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
     project, versions = served_project(root)
     [name] = write_photos(root / "photos", 1)
     image = (root / "photos" / name).read_bytes()
-    with TestClient(create_app(project, ServerSettings(token=TOKEN, model="v1"))) as client:
+    app = create_app(project, ServerSettings(token=TOKEN, model="v1"))
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         yield client, versions, image
 
 

@@ -28,6 +28,9 @@ from visionloop.registry import ModelRegistry
 from visionloop.server import ServerSettings, create_app
 from visionloop.tasks.model_files import model_version
 
+TOKEN = "t" * 24
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
@@ -42,7 +45,7 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.fixture
 def client(project: Project) -> Iterator[TestClient]:
-    with TestClient(create_app(project, ServerSettings(token="t" * 24))) as client:
+    with TestClient(create_app(project, ServerSettings(token=TOKEN)), headers=AUTH) as client:
         yield client
 
 
@@ -108,7 +111,7 @@ def test_models_list_versions_with_their_plots_and_history(tmp_path: Path) -> No
     folder = evaluation_folder(project, 2)
     (folder / "reliability.png").write_bytes(png(np.zeros((4, 4, 3), np.uint8)))
     (folder / "secret.png").write_bytes(b"not a plot")
-    with TestClient(create_app(project, ServerSettings(token="t" * 24))) as client:
+    with TestClient(create_app(project, ServerSettings(token=TOKEN)), headers=AUTH) as client:
         body = client.get("/api/models").json()
         assert body["aliases"] == {"production": 1}
         assert {v["version"]: v["plots"] for v in body["versions"]} == {1: [], 2: ["reliability"]}
@@ -133,7 +136,7 @@ def test_models_show_approval_decisions_and_the_auto_label_risk_coverage(tmp_pat
             run = catalog.start_run("autolabel", {"target_accuracy": 0.95}, {"model_version": name})
             outputs = {"model_version": name, "accepted": accepted, "risk_coverage": curve}
             catalog.finish_run(run, outputs, error="boom" if status == "failed" else None)
-    with TestClient(create_app(project, ServerSettings(token="t" * 24))) as client:
+    with TestClient(create_app(project, ServerSettings(token=TOKEN)), headers=AUTH) as client:
         versions = {v["version"]: v for v in client.get("/api/models").json()["versions"]}
     assert {alias: d["decision"] for alias, d in versions[2]["approvals"].items()} == {
         "production": "rejected",

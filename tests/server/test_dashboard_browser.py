@@ -17,7 +17,7 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 from pydantic import BaseModel
 
-from live_dashboard import live_server, open_page, screenshot, visit
+from live_dashboard import TOKEN, live_server, open_page, screenshot, visit
 from tiny_projects import make_project
 from visionloop.core.labels import ClassLabel, ObjectLabels
 from visionloop.core.provenance import Provenance
@@ -76,6 +76,25 @@ def test_the_overview_shows_the_catalogs_counts(page: Any, project: Project) -> 
     assert page.locator("[data-figure='model'] .value").inner_text() == "1"
     assert "tiny-detection" in page.locator("h1").inner_text()
     screenshot(page, "overview")
+
+
+def test_the_dashboard_asks_for_the_token_before_it_shows_anything(browser: Any, server: str) -> None:
+    context, page, errors = open_page(browser, server, signed_in=False)
+    visit(page, "/overview")
+    assert page.locator("#page").get_attribute("data-page") == "sign-in"
+    assert page.locator(".card").count() == 0
+    page.fill("input[name='sign-in-token']", "not-the-token-0123456789")
+    page.click("form.sign-in button")
+    playwright_api.expect(page.locator("form.sign-in .status")).to_contain_text("refused")
+    screenshot(page, "sign-in")
+    page.fill("input[name='sign-in-token']", TOKEN)
+    page.click("form.sign-in button")
+    playwright_api.expect(page.locator(".card[data-figure='items']")).to_be_visible()
+    visit(page, "/gallery")  # thumbnails load with the session cookie alone
+    playwright_api.expect(page.locator(".tile img").first).to_have_js_property("complete", True)
+    assert page.locator(".tile img").first.evaluate("image => image.naturalWidth") > 0
+    context.close()
+    assert errors and all("401" in error for error in errors), errors  # only the refusals
 
 
 def test_filters_change_the_gallery(page: Any) -> None:

@@ -46,7 +46,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, dict[str,
 def client(served: tuple[Project, dict[str, str], Path, list[str]]) -> Iterator[TestClient]:
     project, _, files, _ = served
     settings = ServerSettings(token=TOKEN, model="v1", labelstudio_files=files, poll_seconds=0.2)
-    with TestClient(create_app(project, settings)) as client:
+    with TestClient(create_app(project, settings), headers=BASIC) as client:
         yield client
 
 
@@ -300,12 +300,13 @@ def test_choosing_a_model_needs_the_token_and_sticks_to_the_project(
     _, _, _, names = served
     config = labeling_config(SCHEMAS["faster_rcnn"])
     body = {"project": "11.1", "schema": config, "extra_params": {"model": "v2"}}
-    assert client.post("/setup", json=body).status_code == 401
+    bare = TestClient(client.app)
+    assert bare.post("/setup", json=body).status_code == 401
     wrong = {"Authorization": "Basic " + base64.b64encode(b"labelstudio:wrong-token-000000").decode()}
-    assert client.post("/setup", json=body, headers=wrong).status_code == 401
+    assert bare.post("/setup", json=body, headers=wrong).status_code == 401
     assert client.post("/setup", json=body, headers=BASIC).json() == {"model_version": "v2"}
-    # Label Studio calls /setup before each batch; without the token nothing changes.
-    assert client.post("/setup", json={"project": "11.1", "schema": config}).json() == {"model_version": "v2"}
+    # Label Studio calls /setup before each batch with the same extra params.
+    assert client.post("/setup", json=body).json() == {"model_version": "v2"}
     assert _predict(client, config, _tasks(names[:1]), project="11.1")["model_version"] == "v2"
     # Another project gets the server's default model, which this config does not suit.
     other = client.post(
@@ -388,7 +389,7 @@ def test_webhook_events_are_recorded_and_training_is_only_requested(
     project = served[0]
     auth = {"Authorization": f"Bearer {TOKEN}"}
     event = {"action": "START_TRAINING", "project": {"id": 14, "title": "x"}}
-    assert client.post("/webhook", json=event).status_code == 401
+    assert TestClient(client.app).post("/webhook", json=event).status_code == 401
     started = client.post("/webhook", json=event, headers=BASIC)
     assert started.status_code == 201 and started.json()["training_requested"] is True
     created = client.post(

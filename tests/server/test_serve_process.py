@@ -19,6 +19,7 @@ from tiny_served import png
 from visionloop.project import Project
 
 TOKEN = "process-token-0123456789abcdef"  # noqa: S105  # a fixture token
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def _cli(project: Project, *args: str) -> None:
@@ -28,7 +29,8 @@ def _cli(project: Project, *args: str) -> None:
 
 
 def _served_version(url: str, image: bytes) -> int:
-    answer = httpx.post(f"{url}/v1/predict", content=image, headers={"Content-Type": "image/png"}, timeout=30)
+    headers = {"Content-Type": "image/png", **AUTH}
+    answer = httpx.post(f"{url}/v1/predict", content=image, headers=headers, timeout=30)
     answer.raise_for_status()
     return int(answer.json()["model"]["version"])
 
@@ -53,5 +55,6 @@ def test_the_server_follows_promotions_and_rollbacks_made_elsewhere(tmp_path: Pa
         _wait_for(url, image, 1)
         denied = httpx.post(f"{url}/v1/aliases/production/rollback", json={}, timeout=10)
         assert denied.status_code == 401
-        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 401
+        metrics = httpx.get(f"{url}/metrics", headers=AUTH, timeout=10).text
         assert "visionloop_alias_moves 2.0" in metrics

@@ -19,8 +19,8 @@ image body) and answers core JSON labels from the --model alias or version, or t
 request names (?model=v3). The served model follows its alias: promote or roll back and the
 server switches within --poll seconds, loading the new version before it moves, so no request
 is dropped. GET /v1/models lists versions, GET /v1/health and GET /metrics (Prometheus) report
-on the server. Every route that changes state (promote, approve, rollback) needs the token:
-'Authorization: Bearer TOKEN'. Without --token (or $VISIONLOOP_TOKEN) a random one is made and
+on the server. Every route but health needs the token: 'Authorization: Bearer TOKEN' (the
+dashboard at / asks for it once). Without --token (or $VISIONLOOP_TOKEN) a random one is made and
 printed. Binds 127.0.0.1 unless told otherwise. Needs the serve extra: pip install
 'visionloop\\[serve]'.
 
@@ -44,7 +44,7 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     token: Annotated[
         str | None,
-        typer.Option(help="Token for state-changing routes (default: $VISIONLOOP_TOKEN or a new one)."),
+        typer.Option(help="Token every route but health needs (default: $VISIONLOOP_TOKEN or a new one)."),
     ] = None,
     runtime: Annotated[str, typer.Option(help="auto (ONNX Runtime when exported), onnx or torch.")] = "auto",
     max_body_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, in MB.")] = 32.0,
@@ -100,7 +100,8 @@ def serve(
     if chosen is None:
         chosen = new_token()
         stderr.print(
-            f"token for state-changing routes: [bold]{chosen}[/] (set $VISIONLOOP_TOKEN to choose one)"
+            f"server token (every route but health needs it): [bold]{chosen}[/] "
+            "(set $VISIONLOOP_TOKEN to choose one)"
         )
     if host not in ("127.0.0.1", "localhost", "::1"):
         stderr.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server")

@@ -12,7 +12,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from visionloop import __version__
@@ -24,7 +24,7 @@ from visionloop.registry import project_registry
 from visionloop.server.auth import TokenGuard
 from visionloop.server.cvat_detector import cvat_router
 from visionloop.server.dashboard_api import dashboard_api
-from visionloop.server.dashboard_static import mount_dashboard
+from visionloop.server.dashboard_static import mount_dashboard, session_router
 from visionloop.server.hosting import ModelHost
 from visionloop.server.labelstudio_backend import health_answer, labelstudio_router
 from visionloop.server.limits import BodyLimit
@@ -76,16 +76,17 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
     async def library_error(_: Request, exc: VisionloopError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=http_status_for(exc))
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(guard.reader)])
     def prometheus() -> Response:
         metrics.swaps.set(host.swaps)
         metrics.loaded.set(len(host.loaded()))
         return metrics.exposition()
 
     app.include_router(v1_router(host, registry, settings, slots, guard))
-    app.include_router(dashboard_api(project, catalog, registry))
+    app.include_router(session_router(guard))
+    app.include_router(dashboard_api(project, catalog, registry), dependencies=[Depends(guard.reader)])
     mount_dashboard(app, lambda: health_answer(settings))
-    app.include_router(cvat_router(host, settings, slots))
+    app.include_router(cvat_router(host, settings, slots, guard))
     app.include_router(labelstudio_router(host, registry, settings, slots, guard))
     return app
 

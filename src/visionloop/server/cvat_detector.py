@@ -2,20 +2,22 @@
 
 CVAT sends a nuclio function body, ``{"image": <base64>, "threshold": 0.5}``, and reads back a
 list of shapes (:mod:`visionloop.formats.cvat_serverless`). The model is the server's default
-alias or version, or the one named by ``?model=`` or a ``"model"`` key. Read-only: no token,
-like ``/v1/predict``. Point a CVAT nuclio function (or any HTTP proxy CVAT can call) at it.
+alias or version, or the one named by ``?model=`` or a ``"model"`` key. It needs the server's
+token, like every route but health: point a CVAT nuclio function (or any HTTP proxy CVAT can
+call) at it with ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from visionloop.core.errors import ValidationError
 from visionloop.formats.cvat_serverless import detector_shapes
 from visionloop.formats.validate import finite_numbers
+from visionloop.server.auth import TokenGuard
 from visionloop.server.hosting import ModelHost
 from visionloop.server.images import decode_base64, decode_request_image
 from visionloop.server.predicting import InferenceSlots, json_object
@@ -27,8 +29,10 @@ __all__ = ["DEFAULT_THRESHOLD", "cvat_router"]
 DEFAULT_THRESHOLD = 0.5
 
 
-def cvat_router(host: ModelHost, settings: ServerSettings, slots: InferenceSlots) -> APIRouter:
-    router = APIRouter(prefix="/v1/cvat", tags=["CVAT"])
+def cvat_router(
+    host: ModelHost, settings: ServerSettings, slots: InferenceSlots, guard: TokenGuard
+) -> APIRouter:
+    router = APIRouter(prefix="/v1/cvat", tags=["CVAT"], dependencies=[Depends(guard)])
 
     @router.post("/detector")
     async def detector(request: Request) -> list[dict[str, Any]]:

@@ -4,10 +4,8 @@
 - ``POST /setup``: Label Studio sends the project (``"<id>.<created>"``), its label config and
   the backend's ``extra_params``; the answer is the model version that will predict, after
   checking the config has the controls that model's task needs (422 saying what is missing).
-  ``extra_params.model`` picks another alias or version for that project; since that changes
-  what the server answers, it needs the server's token (connect the backend with Basic auth,
-  any user, the token as password). Label Studio calls ``/setup`` before every prediction
-  batch, so the choice survives a restart.
+  ``extra_params.model`` picks another alias or version for that project. Label Studio calls
+  ``/setup`` before every prediction batch, so the choice survives a restart.
 - ``GET /versions``: the registered versions.
 - ``POST /predict``: one prediction per task, in order: regions in the project's own control
   tags (:mod:`visionloop.formats.ls_config`, :mod:`visionloop.formats.ls_regions`) with a
@@ -19,9 +17,10 @@
   are recorded as ``labelstudio_event`` runs in the catalog (START_TRAINING marked as a training
   request). Nothing trains here: training is a job of its own (``visionloop train``/``loop``).
 
-Predict and health need no token, as ``/v1/predict`` does not; the hostname and access token
-Label Studio sends to ``/setup`` are ignored: images are only read as the server's own settings
-allow (:mod:`visionloop.server.ls_media`).
+Every route but health needs the server's token: connect the backend in Label Studio with
+Basic auth, any user, the token as password. The hostname and access token Label Studio sends
+to ``/setup`` are ignored: images are only read as the server's own settings allow
+(:mod:`visionloop.server.ls_media`).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -113,6 +112,7 @@ def labelstudio_router(
     guard: TokenGuard,
 ) -> APIRouter:
     router = APIRouter(tags=["Label Studio ML backend"])
+    protected = [Depends(guard)]
     choices = ProjectModels()
     reader = TaskImageReader(settings)
 
@@ -120,7 +120,7 @@ def labelstudio_router(
     def health() -> dict[str, Any]:
         return health_answer(settings)
 
-    @router.post("/setup")
+    @router.post("/setup", dependencies=protected)
     async def setup(request: Request, background: BackgroundTasks) -> dict[str, Any]:
         body = await json_object(request)
         project = body.get("project")
@@ -130,17 +130,7 @@ def labelstudio_router(
         wanted = extra.get("model")
         if wanted is not None and not isinstance(wanted, str | int):
             raise ValidationError("extra_params.model must be an alias or a version")
-        authorized = _has_token(guard, request)
-        if wanted is not None and not authorized:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "choosing a model with extra_params changes what this server answers: connect the "
-                "backend with Basic auth carrying the server's token as password",
-                headers={"WWW-Authenticate": "Basic"},
-            )
         reference = str(wanted) if wanted is not None else None
-        if not authorized:
-            reference = choices.get(project)
         config = body.get("schema") or body.get("label_config")
 
         def check() -> ModelVersion:
@@ -151,16 +141,16 @@ def labelstudio_router(
             return version
 
         version = await run_in_threadpool(check)
-        if authorized and project is not None:
+        if project is not None:
             choices.set(project, reference)
         background.add_task(_warm, host, reference or settings.model)
         return {"model_version": version.name}
 
-    @router.get("/versions")
+    @router.get("/versions", dependencies=[Depends(guard.reader)])
     def versions() -> dict[str, Any]:
         return {"versions": [version.name for version in registry.versions()]}
 
-    @router.post("/predict")
+    @router.post("/predict", dependencies=protected)
     async def predict(request: Request) -> dict[str, Any]:
         body = await json_object(request)
         tasks = body.get("tasks")
@@ -198,7 +188,7 @@ def labelstudio_router(
             answer_body["errors"] = errors
         return answer_body
 
-    @router.post("/webhook", dependencies=[Depends(guard)])
+    @router.post("/webhook", dependencies=protected)
     async def webhook(request: Request) -> JSONResponse:
         body = await json_object(request)
         action = body.get("action")
@@ -287,14 +277,6 @@ def _warm(host: ModelHost, reference: str) -> None:
         host.get(reference)
     except Exception:  # a failed load is reported by the prediction that needs it
         logger.warning("could not load model %s ahead of predictions", reference, exc_info=True)
-
-
-def _has_token(guard: TokenGuard, request: Request) -> bool:
-    try:
-        guard(request)
-    except HTTPException:
-        return False
-    return True
 
 
 def _project_id(project: Any) -> str:

@@ -1,8 +1,9 @@
 """Task images for the Label Studio ML backend: which image URLs may be read, and reading them
 within a size limit and timeouts.
 
-A task names its image by URL, and ``/predict`` needs no token, so an unchecked fetch would let
-anyone make the server request internal addresses or read its files. Accepted:
+A task names its image by URL, and whoever may call ``/predict`` (anyone holding the token, or
+a Label Studio user whose task data is not vetted) would otherwise make the server request
+internal addresses or read its files. Accepted:
 
 - ``/data/local-files/?d=<path>``: read from ``labelstudio_files`` (Label Studio's local-files
   document root) when configured and the path, resolved (links included), lies inside it and

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from visionloop.core.labels import Label
 from visionloop.registry import PRODUCTION, ModelRegistry
+from visionloop.server.auth import TokenGuard
 from visionloop.server.hosting import ModelHost, ServedModel
 from visionloop.server.images import RequestImage
 from visionloop.server.predicting import (
@@ -52,10 +53,11 @@ def v1_router(
     registry: ModelRegistry,
     settings: ServerSettings,
     slots: InferenceSlots,
-    guard: Any,
+    guard: TokenGuard,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
-    protected = [Depends(guard)]
+    protected = [Depends(guard)]  # the header alone: these change state
+    readers = [Depends(guard.reader)]
 
     @router.get("/health")
     def health() -> dict[str, Any]:
@@ -65,7 +67,7 @@ def v1_router(
             "loaded": [served.version.version for served in host.loaded()],
         }
 
-    @router.get("/models")
+    @router.get("/models", dependencies=readers)
     def models() -> dict[str, Any]:
         loaded = {served.version.version: served.runtime for served in host.loaded()}
         return {
@@ -80,11 +82,11 @@ def v1_router(
             ],
         }
 
-    @router.get("/models/{reference}")
+    @router.get("/models/{reference}", dependencies=readers)
     def model(reference: str) -> dict[str, Any]:
         return registry.get(reference).to_dict()
 
-    @router.post("/predict")
+    @router.post("/predict", dependencies=protected)
     async def predict(request: Request) -> dict[str, Any]:
         raw, reference = await read_images(request, settings)
 

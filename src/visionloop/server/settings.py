@@ -20,7 +20,7 @@ def new_token() -> str:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """``token`` guards every route that changes state. ``model``: the alias or version
+    """``token`` guards every route but health. ``model``: the alias or version
     ``/v1/predict`` uses when a request names none. ``poll_seconds``: how often aliases are
     re-read, so a promotion reaches the served model without a restart. ``runtime``: ``auto``
     (ONNX Runtime when the version has a current export), ``onnx`` or ``torch``. ``spin``: ONNX

@@ -7,10 +7,40 @@ const SVG = "http://www.w3.org/2000/svg";
 const page = document.getElementById("page");
 let schema = { classes: [], keypoints: [], skeleton_indices: [] };
 
+class SignInNeeded extends Error {}
+
 async function api(path) {
   const answer = await fetch(path, { headers: { Accept: "application/json" } });
+  if (answer.status === 401) throw new SignInNeeded(path);
   if (!answer.ok) throw new Error(`${path}: ${answer.status} ${await answer.text()}`);
   return answer.json();
+}
+
+function signIn() {
+  // The token buys an HttpOnly session cookie for reads; it is also kept for this tab, since
+  // approvals, promotions and rollbacks send it as a header.
+  const token = el("input", { type: "password", name: "sign-in-token", placeholder: "server token",
+    autocomplete: "off" });
+  const status = el("span", { class: "status" });
+  const form = el("form", { class: "sign-in" }, el("label", {}, "Token ", token),
+    el("button", { type: "submit", text: "Sign in" }), status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const answer = await fetch("/api/session", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: token.value }) });
+    if (!answer.ok) {
+      status.className = "status error";
+      status.textContent = "refused: that is not this server's token";
+      return;
+    }
+    sessionStorage.setItem("visionloop-token", token.value);
+    await start();
+  });
+  page.dataset.page = "sign-in";
+  page.replaceChildren(el("h1", { text: "Sign in" }),
+    el("p", { text: "This server shows its project to those who hold its token (printed by 'visionloop serve')." }),
+    form);
+  page.dataset.ready = "true";
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -544,16 +574,26 @@ async function route() {
     else if (parts[0] === "runs") await runs(params);
     else await overview();
   } catch (error) {
+    if (error instanceof SignInNeeded) return signIn();
     page.replaceChildren(el("p", { class: "error", text: String(error.message || error) }));
   }
   page.dataset.ready = "true";
 }
 
+let listening = false;
+
 async function start() {
-  const data = await api("/api/overview");
+  let data;
+  try {
+    data = await api("/api/overview");
+  } catch (error) {
+    if (error instanceof SignInNeeded) return signIn();
+    throw error;
+  }
   schema = data.schema;
   document.getElementById("project-name").textContent = `visionloop: ${data.project}`;
-  window.addEventListener("hashchange", route);
+  if (!listening) window.addEventListener("hashchange", route);
+  listening = true;
   await route();
 }
 
