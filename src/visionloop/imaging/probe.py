@@ -96,11 +96,13 @@ def probe_image(
             mode = image.mode
             if mode not in READABLE_MODES:
                 raise ImageRejected(f"unreadable pixel mode {mode!r} ({image_format})")
-            orientation = _orientation(image)
             frames = int(getattr(image, "n_frames", 1))
             if image_format in ("JPEG", "MPO"):
                 image.draft(mode, (max(1, width // 8), max(1, height // 8)))
             image.load()
+            # After load: a PNG reads its EXIF by decoding, and a failed decode there (swallowed
+            # as "no orientation") would leave a second load() nothing to do, passing corrupt data.
+            orientation = _orientation(image)
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
