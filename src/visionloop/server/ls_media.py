@@ -112,12 +112,15 @@ class TaskImageReader:
         if self.files is None:
             return None
         relative = safe_relative_path(names[0])
-        path = (self.files / relative).resolve()
-        if not path.is_relative_to(self.files):
-            raise UnsafePathError(f"{url}: the path resolves outside the local-files document root")
-        if not path.is_file():
-            return None
-        return _read_file(path, self.limit)
+        try:
+            path = (self.files / relative).resolve()
+            if not path.is_relative_to(self.files):
+                raise UnsafePathError(f"{url}: the path resolves outside the local-files document root")
+            if not path.is_file():
+                return None
+            return _read_file(path, self.limit)
+        except (OSError, RuntimeError) as exc:  # a name too long for the file system, a link loop
+            raise ValidationError(f"{url[:200]}: cannot read the local file: {exc}"[:400]) from exc
 
     def _from_label_studio(self, path: str, url: str) -> bytes:
         if self.base is None:
