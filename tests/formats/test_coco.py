@@ -196,6 +196,30 @@ def test_duplicates_traversal_and_unknown_classes(tmp_path: Path) -> None:
     assert result.imported + len(result.rejections) == result.records
 
 
+def test_list_or_object_ids_are_rejected_not_raised(tmp_path: Path) -> None:
+    """Found by the fuzz harness: an unhashable id crashed the fast path with a TypeError."""
+    annotations = [
+        {"id": [1], "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 4]},
+        {"id": 2, "image_id": {"a": 1}, "category_id": 1, "bbox": [1, 1, 5, 4]},
+        {"id": 3, "image_id": 1, "category_id": [1], "bbox": [1, 1, 5, 4]},
+    ]
+    data = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 50}],
+        "categories": [{"id": 1, "name": "cat"}],
+        "annotations": annotations,
+    }
+    path = tmp_path / "ids.json"
+    path.write_text(json.dumps(data))
+    result = COCO_FORMAT.load(path, LoadOptions())
+    reasons = [r.reason for r in result.rejections]
+    assert reasons == [
+        "id must be a number or string, got list",
+        "image_id must be a number or string, got dict",
+        "category_id must be a number or string, got list",
+    ]
+    assert result.imported + len(result.rejections) == result.records
+
+
 _BROKEN = {
     "empty.json": "",
     "truncated.json": '{"images": [{"id": 1',

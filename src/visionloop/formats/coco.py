@@ -198,6 +198,9 @@ class _Loader:
         None for records the fast path already checked for duplicate ids."""
         if not isinstance(annotation, dict):
             raise _Reject("an annotation must be an object")
+        for key in ("id", "image_id", "category_id"):
+            if not _is_key(annotation.get(key)):
+                raise _Reject(f"{key} must be a number or string, got {type(annotation.get(key)).__name__}")
         ann_id = annotation.get("id")
         if ann_id is not None and seen_ids is not None:
             if ann_id in seen_ids:
@@ -214,6 +217,11 @@ class _Loader:
         if category["problem"]:
             raise _Reject(category["problem"])
         return _object_row(annotation, category, image, schema)
+
+
+def _is_key(value: Any) -> bool:
+    """Whether ``value`` can be an id at all (a list or object id cannot be looked up)."""
+    return value is None or type(value) in (int, str, float, bool)
 
 
 def _plain_rings(segmentation: list[Any]) -> bool:
@@ -265,8 +273,12 @@ class _FastPath:
             if not c["keypoints"] and not self._class_problem(c)
         }
         for index, record in enumerate(annotations):
-            if type(record) is not dict or not record.keys() <= _FAST_KEYS:
-                exact.append(index)
+            if (
+                type(record) is not dict
+                or not record.keys() <= _FAST_KEYS
+                or not all(_is_key(record.get(key)) for key in ("id", "image_id", "category_id"))
+            ):
+                exact.append(index)  # the exact path says what is wrong with it
                 continue
             ann_id = record.get("id")
             if ann_id is not None and ann_id in seen_ids:
