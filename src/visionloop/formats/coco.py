@@ -219,9 +219,11 @@ class _Loader:
         return _object_row(annotation, category, image, schema)
 
 
+_KEY_TYPES = frozenset({int, str, float, bool, type(None)})  # a list or object id cannot be looked up
+
+
 def _is_key(value: Any) -> bool:
-    """Whether ``value`` can be an id at all (a list or object id cannot be looked up)."""
-    return value is None or type(value) in (int, str, float, bool)
+    return type(value) in _KEY_TYPES
 
 
 def _plain_rings(segmentation: list[Any]) -> bool:
@@ -276,7 +278,9 @@ class _FastPath:
             if (
                 type(record) is not dict
                 or not record.keys() <= _FAST_KEYS
-                or not all(_is_key(record.get(key)) for key in ("id", "image_id", "category_id"))
+                or type(record.get("id")) not in _KEY_TYPES
+                or type(record.get("image_id")) not in _KEY_TYPES
+                or type(record.get("category_id")) not in _KEY_TYPES
             ):
                 exact.append(index)  # the exact path says what is wrong with it
                 continue
