@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from visionloop.catalog import Catalog, ItemRecord
-from visionloop.core.errors import ConfigError, ValidationError
+from visionloop.core.errors import ConfigError, StorageError, ValidationError
 from visionloop.core.labels import Label, ObjectLabels
 from visionloop.core.provenance import Provenance, ProvenanceKind
 from visionloop.core.schema import LabelSchema
@@ -190,7 +190,12 @@ def export_labels(
         labels.images.append(image)
     _check_labels_fit(labels, schema)
     source = Path(root) if root and not is_remote(root) else None
-    written = spec.save(labels, out, SaveOptions(predictions=predictions, image_source=source))
+    try:
+        written = spec.save(labels, out, SaveOptions(predictions=predictions, image_source=source))
+    except OSError as exc:
+        raise StorageError(f"{str(out)[:200]}: cannot write the export: {exc.strerror or exc}") from exc
+    except RecursionError as exc:  # Path.mkdir(parents=True) recurses once per missing folder
+        raise StorageError(f"{str(out)[:200]}: cannot write the export: too many nested folders") from exc
     return ExportReport(
         spec.name, str(out), snapshot.id, len(labels.images), count, [str(p) for p in written]
     )
