@@ -159,7 +159,8 @@ def kill_and_resume(
         delay = rng.uniform(*window) if hits < kills else None
         outcome = warm.run(argv, delay)
         shown = "none" if delay is None else f"{delay:.3f}s"
-        record.events.append(f"{argv[2] if len(argv) > 2 else argv} kill at {shown} -> {outcome.returncode}")
+        command = " ".join(word for word in argv[2:4] if not word.startswith(("-", "/")))
+        record.events.append(f"{command}: kill at {shown} -> {outcome.returncode}")
         if not outcome.killed:
             assert outcome.returncode == 0, f"{record}\n{outcome.output()[-4000:]}"
             return outcome

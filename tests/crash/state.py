@@ -36,8 +36,19 @@ from visionloop.project import Project
 # ".<name>.<token>.tmp"; "*.part" for any download-style partial file.
 TEMPORARY_GLOBS = (".tmp-*", "*.tmp", "*.part", "*.partial")
 # Files whose bytes carry wall-clock times or speeds (a checkpoint holds the seconds trained so
-# far); only their presence is compared.
-TIMED_FILES = ("*.pt", "*.log", "*.json", "*.db", "*.db-wal", "*.db-shm", "*.html", "*.png", "*.svg")
+# far) or names that differ per project (visionloop.yaml); only their presence is compared.
+TIMED_FILES = (
+    "*.pt",
+    "*.yaml",
+    "*.log",
+    "*.json",
+    "*.db",
+    "*.db-wal",
+    "*.db-shm",
+    "*.html",
+    "*.png",
+    "*.svg",
+)
 _TIMED_WORDS = re.compile(r"second|seconds|_s$|time|duration|per_s|elapsed|_at$", re.IGNORECASE)
 
 
