@@ -12,6 +12,8 @@ import numpy.typing as npt
 from visionloop.core.errors import ValidationError
 
 BoolArray = npt.NDArray[np.bool_]
+# Masks larger than this are refused before anything is allocated (a file may claim any size).
+MAX_MASK_PIXELS = 1 << 28
 
 
 def rle_encode(mask: npt.ArrayLike) -> dict[str, Any]:
@@ -38,14 +40,12 @@ def rle_decode(rle: dict[str, Any]) -> BoolArray:
     ):
         raise ValidationError(f"RLE size must be [height, width], got {size!r}")
     height, width = size
+    if height * width > MAX_MASK_PIXELS:
+        raise ValidationError(f"RLE mask of {height}x{width} exceeds the limit of {MAX_MASK_PIXELS} pixels")
     if isinstance(counts, str | bytes):
-        from pycocotools import mask as coco_mask
-
-        try:
-            decoded = coco_mask.decode({"size": [height, width], "counts": counts})
-        except Exception as exc:
-            raise ValidationError(f"undecodable compressed RLE: {exc}") from exc
-        return np.asarray(decoded, dtype=bool)
+        # Our own reader, not pycocotools' decode: that one leaves pixels uninitialised (random
+        # mask bits) when the runs cover less than the image.
+        counts = _string_counts(counts)
     if not isinstance(counts, list) or not all(isinstance(c, int) and c >= 0 for c in counts):
         raise ValidationError("RLE counts must be a list of non-negative integers or a compressed string")
     if sum(counts) != height * width:
@@ -56,6 +56,29 @@ def rle_decode(rle: dict[str, Any]) -> BoolArray:
     values[1::2] = True
     flat = np.repeat(values, counts)
     return flat.reshape((width, height)).T
+
+
+def _string_counts(text: str | bytes) -> list[int]:
+    """The run lengths of a COCO compressed-RLE string: signed 5-bit groups, low group first,
+    with runs after the second stored as the difference to the run two before."""
+    raw = text.encode("latin-1", "replace") if isinstance(text, str) else bytes(text)
+    counts: list[int] = []
+    position = 0
+    while position < len(raw):
+        value, shift, more = 0, 0, True
+        while more:
+            if position >= len(raw):
+                raise ValidationError("undecodable compressed RLE: the string ends inside a run length")
+            char = raw[position] - 48
+            if not 0 <= char < 64:
+                raise ValidationError(f"undecodable compressed RLE: byte {raw[position]!r} at {position}")
+            value |= (char & 0x1F) << shift
+            more = bool(char & 0x20)
+            position, shift = position + 1, shift + 5
+            if not more and char & 0x10:
+                value |= -1 << shift
+        counts.append(value + counts[-2] if len(counts) > 2 else value)
+    return counts
 
 
 def rle_compress(rle: dict[str, Any]) -> dict[str, Any]:
