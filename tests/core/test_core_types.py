@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from contextlib import nullcontext as does_not_raise
+from typing import Any
 
 import numpy as np
 import pytest
@@ -157,3 +158,17 @@ def test_every_error_maps_to_an_http_status() -> None:
     assert http_status_for(NotFoundError("x")) == 404
     assert http_status_for(ConfigError("x")) == 400
     assert http_status_for(VisionloopError("x")) == 500
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "objects", "boxes": [[0, 0, 10**400, 1]], "class_names": ["a"]},
+        {"type": "objects", "boxes": [[0, 0, 1, 1]], "class_names": ["a"], "scores": [-(10**400)]},
+        {"type": "class", "class_name": "a", "probabilities": [10**400]},
+    ],
+)
+def test_numbers_too_large_for_a_float_are_malformed_labels(payload: dict[str, Any]) -> None:
+    """Found by the fuzz harness: OverflowError escaped ``label_from_dict``."""
+    with pytest.raises(ValidationError, match="int too large"):
+        label_from_dict(payload)

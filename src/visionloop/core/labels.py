@@ -247,6 +247,6 @@ def label_from_dict(data: dict[str, Any]) -> Label:
                 keypoint_scores=None if kp_scores is None else np.asarray(kp_scores, dtype=np.float64),
                 extra=dict(data.get("extra", {})),
             )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: an int past float
         raise ValidationError(f"malformed {kind} label: {exc}") from exc
     raise ValidationError(f"unknown label type {kind!r}; expected 'class' or 'objects'")
