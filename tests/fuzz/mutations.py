@@ -22,6 +22,8 @@ _NUMBERS: list[Any] = [
     2**63,
     -(2**63) - 1,
     10**30,
+    10**400,
+    -(10**400),
     math.nan,
     math.inf,
     -math.inf,
@@ -71,13 +73,16 @@ def odd_strings() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(_STRINGS), st.text(max_size=12), st.integers().map(str))
 
 
+def odd_numbers() -> st.SearchStrategy[Any]:
+    """Numbers at the edges: NaN, infinities, integers too large for a float or an int64."""
+    return st.one_of(st.sampled_from(_NUMBERS), st.sampled_from(_NUMBERS), st.integers(), st.floats())
+
+
 def odd_scalars() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.none(),
         st.booleans(),
-        st.sampled_from(_NUMBERS),
-        st.integers(),
-        st.floats(),
+        odd_numbers(),
         odd_strings(),
     )
 
@@ -133,8 +138,8 @@ def mutate_tree(data: st.DataObject, tree: Any, max_edits: int = 3) -> Any:
             new = data.draw(st.sampled_from([[old], {"value": old}]), label="wrapped")
         elif action == "stringify":
             new = str(old)
-        elif action == "negate" and isinstance(old, int | float) and not isinstance(old, bool):
-            new = -old * data.draw(st.sampled_from([1, 10**6, 1e300]), label="factor")
+        elif action in ("replace", "negate") and isinstance(old, int | float) and not isinstance(old, bool):
+            new = data.draw(st.just(-old) | odd_numbers(), label="number")
         else:
             new = data.draw(odd_values(), label="value")
         if parent is None:
