@@ -133,3 +133,16 @@ def test_regression_probe_refuses_a_png_whose_exif_lookup_failed_to_decode(name:
     data = next(case.data for case in CASES if case.name == name)
     with pytest.raises(ImageRejected, match="corrupt"):
         probe_image(data)
+
+
+def test_regression_decode_errors_name_the_file_and_not_a_bytesio(tmp_path: Path) -> None:
+    """The readers models and thumbnails use said "cannot identify image file <_io.BytesIO object
+    at 0x...>": neither the file nor the reason."""
+    path = tmp_path / "page.jpg"
+    path.write_bytes(b"<html></html>")
+    with pytest.raises(ImageRejected) as caught:
+        ImageReader().reduced(str(path), None)
+    assert str(caught.value).startswith(f"{path}: cannot decode image: not an image")
+    assert "BytesIO" not in str(caught.value)
+    _, pixels, _, error = decode_item(ImageReader(), 1, str(path), None, None)
+    assert pixels is None and error == str(caught.value)  # named once, not twice

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from hardening.bounds import Bounds
-from hardening.corpus_images import LIMIT, image_corpus
+from hardening.corpus_images import LIMIT, OVER_TEST_LIMIT_ONLY, image_corpus
 from hardening.corpus_strings import HOSTILE, HUGE_NAMES, TRAVERSALS, UNICODE_NAMES
 from hardening_tally import tally
 from tiny_models import SCHEMAS, photos
@@ -24,8 +25,11 @@ from tiny_registry import classifier_project
 from tiny_served import png
 from visionloop.core.errors import ValidationError
 from visionloop.formats.labelstudio import labeling_config
+from visionloop.ingest import IngestOptions, ingest
+from visionloop.project import Project
 from visionloop.server import ServerSettings, create_app
 from visionloop.server.ls_media import TaskImageReader
+from visionloop.storage import Filesystem
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +40,7 @@ BAD = [case for case in image_corpus() if case.bad]
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path, list[int]]]:
     root = tmp_path_factory.mktemp("served")
     project = classifier_project(root)
     files = root / "ls-files"
@@ -45,11 +49,27 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
         (files / case.name).write_bytes(case.data)
     (root / "secret.png").write_bytes(png(photos(1)[0]))  # beside the root: must stay unread
     (files / "good.png").write_bytes(png(photos(1)[0]))
+    items = _swapped_items(project, root / "gallery")
     settings = ServerSettings(
         token=TOKEN, poll_seconds=0.05, max_pixels=LIMIT, max_body_bytes=8_000_000, labelstudio_files=files
     )
     with TestClient(create_app(project, settings), raise_server_exceptions=False) as client:
-        yield client, files
+        yield client, files, items
+
+
+def _swapped_items(project: Project, folder: Path) -> list[int]:
+    """Catalog items whose files were valid when ingested and are now the bad corpus images."""
+    bad = [case for case in BAD if case.name not in OVER_TEST_LIMIT_ONLY]  # thumbnails: default limit
+    paths = [folder / f"item_{index:03d}.png" for index in range(len(bad))]
+    folder.mkdir()
+    for index, path in enumerate(paths):  # distinct contents, or ingest would keep one of each
+        path.write_bytes(png(np.full((8, 8, 3), (index % 256, index // 256, 7), np.uint8)))
+    with project.open_catalog() as catalog:
+        ingest(catalog, Filesystem(str(folder)), IngestOptions(workers=1))
+        ids = list(catalog.item_ids_for_uris([str(path) for path in paths]).values())
+    for path, case in zip(paths, bad, strict=True):
+        path.write_bytes(case.data)
+    return ids
 
 
 def _ls(client: TestClient, url: str) -> Any:
@@ -58,7 +78,7 @@ def _ls(client: TestClient, url: str) -> Any:
 
 
 def test_each_bad_image_is_a_4xx_naming_it_on_every_predict_route(served: tuple[TestClient, Path]) -> None:
-    client, _ = served
+    client, _, _ = served
     routes = {
         "/v1/predict raw": lambda name, data: client.post(
             "/v1/predict", content=data, headers={**AUTH, "Content-Type": "image/jpeg"}
@@ -98,13 +118,26 @@ def test_each_bad_image_is_a_4xx_naming_it_on_every_predict_route(served: tuple[
     tally("routes checked with bad input", len(routes))
 
 
-def _paths(text: str) -> list[str]:
-    """The string as a path segment, percent-encoded (else the client would normalise ``..``)."""
-    return [quote(text, safe="")]
+def test_thumbnails_of_items_swapped_for_bad_files_are_4xx(
+    served: tuple[TestClient, Path, list[int]],
+) -> None:
+    client, _, items = served
+    bounds, wrong = Bounds(), []
+    for item in items:
+        with bounds.check(f"thumbnail of item {item}"):
+            answer = client.get(f"/api/items/{item}/thumbnail", headers=AUTH)
+        if not 400 <= answer.status_code < 500 or "item_" not in answer.text:
+            wrong.append(
+                f"item {item}: {answer.status_code} {answer.text[:200] if answer.status_code != 200 else ''}"
+            )
+    assert not wrong, wrong
+    assert not bounds.over, (bounds.over, bounds.summary())
+    tally("bad inputs refused: images (dashboard thumbnails of swapped files)", len(items))
+    tally("routes checked with bad input", 1)
 
 
 def test_hostile_references_run_ids_and_plot_names_are_refused(served: tuple[TestClient, Path]) -> None:
-    client, _ = served
+    client, _, _ = served
     wrong, tried = [], 0
     for text in HOSTILE:
         segment = quote(text, safe="")
@@ -132,7 +165,7 @@ def test_hostile_references_run_ids_and_plot_names_are_refused(served: tuple[Tes
 
 def test_hostile_local_file_paths_never_read_outside_the_root(served: tuple[TestClient, Path]) -> None:
     """``secret.png`` beside the root is a valid image: reading it would answer 200."""
-    client, files = served
+    client, files, _ = served
     wrong = []
     for text in TRAVERSALS + HUGE_NAMES:
         for encoded in (quote(text, safe=""), quote(text, safe="/\\:"), quote(quote(text, safe=""), safe="")):

@@ -15,6 +15,7 @@ from visionloop.active.uncertainty import item_confidence
 from visionloop.core.errors import VisionloopError
 from visionloop.core.labels import Label
 from visionloop.datasets.records import ImageReader
+from visionloop.imaging.probe import ImageRejected
 from visionloop.tasks.predictor import Predictor
 from visionloop.tasks.rescale import rescale_label
 
@@ -32,6 +33,8 @@ def decode_item(
     try:
         image, full = reader.reduced(uri, at_least, resize_to)
         return item_id, image, full, ""
+    except ImageRejected as exc:  # names the file already
+        return item_id, None, (0, 0), str(exc)
     except (VisionloopError, OSError) as exc:
         return item_id, None, (0, 0), f"{uri}: {exc}"
 

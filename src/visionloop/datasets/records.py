@@ -11,6 +11,7 @@ import numpy.typing as npt
 from visionloop.catalog import Catalog
 from visionloop.core.labels import Label
 from visionloop.imaging.decode import decode_rgb, decode_rgb_reduced
+from visionloop.imaging.probe import ImageRejected
 from visionloop.storage.filesystem import Filesystem, is_remote
 
 __all__ = ["ImageReader", "LabeledRecord", "snapshot_records"]
@@ -32,7 +33,11 @@ class ImageReader:
         self._filesystems: dict[str, Filesystem] = {}
 
     def __call__(self, uri: str) -> npt.NDArray[np.uint8]:
-        return decode_rgb(self._filesystem(uri).read_bytes(uri))
+        data = self._filesystem(uri).read_bytes(uri)
+        try:
+            return decode_rgb(data)
+        except ImageRejected as exc:
+            raise ImageRejected(f"{uri}: {exc.reason}") from exc
 
     def reduced(
         self, uri: str, at_least: int | None, resize_to: tuple[int, int] | None = None
@@ -40,7 +45,11 @@ class ImageReader:
         """A JPEG decoded at the smallest DCT scale keeping both sides ``>= at_least`` (other
         formats, or ``at_least=None``, in full), then squashed to ``resize_to`` when given, with
         the full upright ``(height, width)``."""
-        return decode_rgb_reduced(self._filesystem(uri).read_bytes(uri), at_least, resize_to=resize_to)
+        data = self._filesystem(uri).read_bytes(uri)
+        try:
+            return decode_rgb_reduced(data, at_least, resize_to=resize_to)
+        except ImageRejected as exc:  # the decoder sees bytes: name the file they came from
+            raise ImageRejected(f"{uri}: {exc.reason}") from exc
 
     def _filesystem(self, uri: str) -> Filesystem:
         protocol = uri.split("://", 1)[0] if is_remote(uri) else "file"

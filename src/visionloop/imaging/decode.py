@@ -50,7 +50,11 @@ def decode_rgb_reduced(
             if at_least is not None and image.format == "JPEG":
                 image.draft("RGB", (at_least, at_least))
             return _upright_rgb(image, resize_to), full
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError as exc:  # Pillow's message only shows a BytesIO's repr
+        raise ImageRejected(
+            f"cannot decode image: not an image in an accepted format ({', '.join(formats)})"
+        ) from exc
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageRejected(f"cannot decode image: {exc}") from exc
 
 
