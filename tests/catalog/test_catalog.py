@@ -167,6 +167,20 @@ def test_runs_record_config_inputs_and_outcome(catalog: Catalog) -> None:
         catalog.finish_run("missing", outputs={})
 
 
+def test_metrics_logged_again_for_a_step_replace_the_first_ones(catalog: Catalog) -> None:
+    """A training resumed after ``kill -9`` repeats the epoch whose metrics were logged but not
+    checkpointed; logging them again must not record the step twice."""
+    run_id = catalog.start_run("train", config={}, inputs={})
+    catalog.log_metrics(run_id, 4, {"loss": 0.9, "acc": 0.5}, epoch=0)
+    catalog.log_metrics(run_id, 4, {"loss": 0.8}, epoch=0)
+    catalog.log_metrics(run_id, 8, {"loss": 0.7}, epoch=1)
+    assert sorted(catalog.run_metrics(run_id)) == [
+        (4, 0, "acc", 0.5),
+        (4, 0, "loss", 0.8),
+        (8, 1, "loss", 0.7),
+    ]
+
+
 def test_runs_are_found_by_one_recorded_input(catalog: Catalog) -> None:
     older = catalog.start_run("evaluate", config={}, inputs={"model_sha256": "aa", "snapshot": "s"})
     catalog.finish_run(older, outputs={})

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from visionloop.catalog.engine import (
@@ -382,7 +382,10 @@ class Catalog:
                 raise ValidationError(f"run {run_id} is not a finished run that can be revoked")
 
     def log_metrics(self, run_id: str, step: int, values: dict[str, float], epoch: int | None = None) -> None:
-        """Append one step's metrics to a run's time series (non-finite values are skipped)."""
+        """Record one step's metrics in a run's time series (non-finite values are skipped).
+
+        Idempotent: a value already there for the same step and name is replaced, so a resumed
+        run that repeats a step after ``kill -9`` does not record it twice."""
         now = utcnow()
         rows = [
             {"run_id": run_id, "step": step, "epoch": epoch, "name": name, "value": float(value)}
@@ -393,6 +396,13 @@ class Catalog:
         if not rows:
             return
         with write_transaction(self.engine) as connection:
+            connection.execute(
+                delete(run_metrics).where(
+                    run_metrics.c.run_id == run_id,
+                    run_metrics.c.step == step,
+                    run_metrics.c.name.in_([row["name"] for row in rows]),
+                )
+            )
             connection.execute(insert(run_metrics), rows)
 
     def run_metrics(self, run_id: str) -> list[tuple[int, int | None, str, float]]:

@@ -259,9 +259,11 @@ class Trainer:
                 state.finished = state.stopped_early = True
             if self.parallel:
                 state = LoopState(**self.parallel.from_leader(state.to_dict()))
-            self._checkpoint(checkpoints, model, optimizer, scheduler, state)
+            # Observers before the checkpoint: a kill between the two repeats the epoch on resume
+            # (observers record idempotently) instead of losing its metrics.
             for observer in self.observers:
                 observer.on_epoch_end(state, metrics)
+            self._checkpoint(checkpoints, model, optimizer, scheduler, state)
         state.finished = True
         self._checkpoint(checkpoints, model, optimizer, scheduler, state)
         if not self.leader:
