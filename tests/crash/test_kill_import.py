@@ -52,7 +52,7 @@ def test_import_killed_again_and_again_then_rerun_writes_every_label_once(tmp_pa
         expected = catalog_state(reference, RERUN), storage_state(reference, RERUN)
         assert len(expected[0]["annotations"]) == 36, "every label was imported"
         round_ = 0
-        while record.kills < KILLS and round_ < 8:
+        while record.kills < KILLS and round_ < 12:
             round_ += 1
             project = _empty(tmp_path / f"broken-{round_}", labelled)
             command = _command(project, annotations, images)

@@ -64,7 +64,7 @@ def test_ingest_killed_again_and_again_then_rerun_matches_one_unbroken_ingest(tm
         expected = catalog_state(reference, rerun=("ingest",)), storage_state(reference, rerun=("ingest",))
         assert len(expected[0]["items"]) == 3 + IMAGES, "every good image is an item"
         round_ = 0
-        while record.kills < KILLS and round_ < 6:
+        while record.kills < KILLS and round_ < 12:
             round_ += 1
             project = make_project(tmp_path / f"broken-{round_}", TaskType.CLASSIFICATION, per_split=1)
             command = _command(project, source)

@@ -93,7 +93,7 @@ def test_push_and_pull_killed_again_and_again_then_rerun_match_an_unbroken_sync(
             "6 labelled items, half the pool pulled"
         )
         round_ = 0
-        while (push_record.kills < PUSH_KILLS or pull_record.kills < PULL_KILLS) and round_ < 5:
+        while (push_record.kills < PUSH_KILLS or pull_record.kills < PULL_KILLS) and round_ < 6:
             round_ += 1
             project = _project(label_studio, monkeypatch)
             root = ["-p", str(project.root), "labelstudio"]

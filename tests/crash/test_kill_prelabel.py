@@ -51,7 +51,7 @@ def test_prelabel_killed_again_and_again_resumes_to_the_same_predictions(tmp_pat
         expected = catalog_state(reference), storage_state(reference)
         assert len(expected[0]["predictions"]) == POOL
         round_ = 0
-        while record.kills < KILLS and round_ < 6:
+        while record.kills < KILLS and round_ < 8:
             round_ += 1
             project = _pool(tmp_path / f"broken-{round_}")
             fresh = command(project)

@@ -44,7 +44,7 @@ def test_training_killed_again_and_again_resumes_to_the_same_weights(tmp_path: P
         unbroken = timed(warm, ["-p", str(reference.root), "train", *OVERRIDES, "--json"])
         expected = (catalog_state(reference), storage_state(reference))
         round_ = 0
-        while record.kills < KILLS and round_ < 6:
+        while record.kills < KILLS and round_ < 8:
             round_ += 1
             project = make_project(tmp_path / f"broken-{round_}", TaskType.CLASSIFICATION, per_split=8)
             fresh = ["-p", str(project.root), "train", *OVERRIDES, "--json"]
