@@ -378,3 +378,16 @@ def test_malformed_inputs_are_rejections_not_crashes(tmp_path: Path, index: int)
         return
     assert result.rejections or not any(image.annotations for image in result.labels.images)
     assert all(not image.name.startswith(("/", "..")) for image in result.labels.images)
+
+
+def test_a_deeply_nested_data_yaml_is_a_format_error(tmp_path: Path) -> None:
+    """Found by fuzzing: PyYAML's RecursionError escaped ``read_yaml``."""
+    from visionloop.core.errors import VisionloopError
+
+    (tmp_path / "data.yaml").write_text("[" * 5_000)
+    try:
+        result = YOLO.load(tmp_path / "data.yaml", LoadOptions())
+    except VisionloopError as exc:
+        assert "nested too deeply" in str(exc)
+    else:
+        assert any("nested too deeply" in r.reason for r in result.rejections), result.rejections

@@ -78,3 +78,17 @@ def test_a_run_folder_is_never_outside_runs(tmp_path: Path, run_id: str) -> None
     assert project.run_folder("0123abcdef") == tmp_path / "runs" / "0123abcdef"
     with pytest.raises(ValidationError, match="is not a run id"):
         project.run_folder(run_id)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [(b"name: \x80p\n", "not UTF-8 text"), (b"[" * 5_000, "nested too deeply")],  # found by fuzzing
+)
+def test_undecodable_or_deeply_nested_config_files_are_config_errors(
+    tmp_path: Path, raw: bytes, message: str
+) -> None:
+    path = tmp_path / "visionloop.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)

@@ -44,6 +44,13 @@ def test_a_damaged_description_is_refused(tmp_path: Path, edit, reason: str) -> 
         read_model_description(folder).image_size  # noqa: B018
 
 
+def test_a_deeply_nested_description_is_refused(tmp_path: Path) -> None:
+    """Found by fuzzing: the JSON decoder's RecursionError escaped."""
+    (tmp_path / "model.json").write_text("[" * 100_000)
+    with pytest.raises(ValidationError, match="nested too deeply"):
+        read_model_description(tmp_path)
+
+
 def test_a_folder_without_a_description_is_not_a_model(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="not a visionloop model"):
         read_model_description(tmp_path)

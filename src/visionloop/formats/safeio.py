@@ -87,6 +87,8 @@ def read_yaml(path: Path) -> Any:
         return yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         raise FormatFileError(f"{path}: invalid YAML: {exc}") from exc
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise FormatFileError(f"{path}: invalid YAML: nested too deeply") from exc
 
 
 def parse_xml(path: Path) -> Any:

@@ -224,12 +224,16 @@ def read_settings_file(path: Path, *, allow_empty: bool = False) -> dict[str, An
     the file."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from exc
     if data is None and allow_empty:
         return {}
     if not isinstance(data, dict):

@@ -26,6 +26,8 @@ def read_description(path: Path, version: int, what: str, missing: str) -> dict[
         raise ValidationError(missing) from exc
     except (OSError, ValueError) as exc:
         raise ValidationError(f"{path}: unreadable {what}: {exc}") from exc
+    except RecursionError as exc:  # the standard library's JSON decoder recurses per level
+        raise ValidationError(f"{path}: unreadable {what}: nested too deeply") from exc
     if not isinstance(meta, dict) or meta.get("version") != version:
         raise ValidationError(f"{path}: unsupported {what} version")
     return meta
