@@ -14,7 +14,6 @@ on another site cannot make a signed-in browser change anything.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 
@@ -36,7 +35,7 @@ def presented_token(authorization: str | None) -> str | None:
     if scheme == "basic":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, or text that is not ASCII at all
             return None
         return decoded.partition(":")[2] or None
     return None
