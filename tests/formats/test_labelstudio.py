@@ -614,3 +614,12 @@ def test_save_writes_config_names_that_match_regions(tmp_path: Path) -> None:
     assert value.pop("rectanglelabels") == ["person"]
     assert value == pytest.approx({"x": 10.0, "y": 20.0, "width": 40.0, "height": 60.0, "rotation": 0})
     assert regions[1]["value"]["x"] == pytest.approx(20.0) and regions[1]["value"]["y"] == pytest.approx(40.0)
+
+
+def test_a_malformed_image_url_is_rejected_not_raised(tmp_path: Path) -> None:
+    """Found by fuzzing: urlsplit's ValueError ("Invalid IPv6 URL") escaped the loader."""
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps([{"data": {"image": "http://[a/b.png"}}]))
+    result = LS.load(path, LoadOptions())
+    [rejection] = result.rejections
+    assert rejection.locator == "/0" and "malformed" in rejection.reason

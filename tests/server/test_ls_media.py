@@ -171,6 +171,7 @@ def test_downloads_stop_at_the_size_limit_and_errors_say_why(web: str) -> None:
         ("s3://bucket/a.png", ConfigError, "--labelstudio-url"),
         ("/data/upload/3/a.png", ConfigError, "--labelstudio-url"),
         ("data:image/png;base64,%%%", ValidationError, "base64"),
+        ("http://[::1/a.png", ValidationError, "malformed image URL"),  # found by fuzzing
     ],
 )
 def test_refused_urls(tmp_path: Path, url: str, error: type[Exception], says: str) -> None:

@@ -404,7 +404,10 @@ def image_name(source: Any) -> str:
     """The dataset-relative image name for a task's ``data.image`` (see the module docstring)."""
     if not isinstance(source, str) or not source:
         raise _Reject("task has no data.image string")
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError as exc:  # e.g. an unclosed '[' in the host
+        raise _Reject(f"task image URL {source!r} is malformed: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme in _STORAGE_SCHEMES:
         return safe_relative_path(unquote(parts.path.lstrip("/")))

@@ -65,7 +65,10 @@ class TaskImageReader:
             raise ValidationError("the task has no image URL")
         if url.startswith("data:"):
             return decode_base64(url, "inline image")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # e.g. an unclosed '[' in the host
+            raise ValidationError(f"{_shown(url)}: malformed image URL ({exc})") from exc
         scheme = parts.scheme.lower()
         if scheme in _CLOUD_SCHEMES:
             if not isinstance(task_id, int) or isinstance(task_id, bool):
