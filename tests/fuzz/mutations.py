@@ -52,6 +52,8 @@ _STRINGS = [
     "../../etc/passwd",
     "%2e%2e/x",
     "/etc/passwd",
+    "http://[::1/a.png",
+    "s3://b/%2e%2e/a.png",
     "C:\\x",
     "a\x00b",
     "Ünïcødé ✓ 猫",
