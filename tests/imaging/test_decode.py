@@ -6,8 +6,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
+import images
+from visionloop.imaging import ImageRejected
 from visionloop.imaging.decode import decode_rgb, decode_rgb_reduced
 from visionloop.tasks.preprocess import resize_image
 
@@ -50,3 +53,13 @@ def test_a_squashed_decode_is_the_reduced_decode_resized_as_models_resize() -> N
     assert full == (800, 600) and pixels.shape == (48, 80, 3)
     reduced, _ = decode_rgb_reduced(data, at_least=64)
     np.testing.assert_array_equal(pixels, resize_image(reduced, (48, 80)))
+
+
+def test_corrupt_files_pillow_reports_oddly_are_rejected() -> None:
+    """Found by fuzzing: one bad byte made Pillow raise SyntaxError (a PNG chunk) or TypeError
+    (a TIFF tag), which escaped the decoder."""
+    png, tiff = bytearray(images.rgb_png(12, 9)), bytearray(images.tiff(8, 6))
+    png[35], tiff[72] = 0, 2
+    for data in (bytes(png), bytes(tiff)):
+        with pytest.raises(ImageRejected, match="cannot decode image"):
+            decode_rgb(data)

@@ -54,7 +54,17 @@ def decode_rgb_reduced(
         raise ImageRejected(
             f"cannot decode image: not an image in an accepted format ({', '.join(formats)})"
         ) from exc
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (
+        Image.DecompressionBombError,
+        # What Pillow raises for truncated or corrupt streams (the same list as ``probe_image``).
+        OSError,
+        SyntaxError,
+        ValueError,
+        IndexError,
+        TypeError,
+        EOFError,
+        MemoryError,
+    ) as exc:
         raise ImageRejected(f"cannot decode image: {exc}") from exc
 
 
