@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from hardening_tally import tally
-from visionloop.core.errors import ValidationError
+from visionloop.core.errors import ConfigError, ValidationError
 from visionloop.storage.urlguard import UnsafeURLError, URLGuard
 
 # Resolved by the C library as the HTTP client would (numeric forms need no DNS).
@@ -125,3 +125,10 @@ def test_an_allowed_origin_allows_that_port_only() -> None:
         with pytest.raises(UnsafeURLError, match="loopback"):
             guard.check(other)
     URLGuard(["https://ls.example"]).check("https://ls.example:443/a.png")
+
+
+@pytest.mark.parametrize("entry", ["http://[::1/x", "http://host:port"])
+def test_a_malformed_allowed_origin_is_a_config_error(entry: str) -> None:
+    """Found by fuzzing: urlsplit's ValueError escaped while building the guard."""
+    with pytest.raises(ConfigError, match="not a valid origin"):
+        URLGuard([entry])

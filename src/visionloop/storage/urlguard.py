@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from visionloop.core.errors import ValidationError
+from visionloop.core.errors import ConfigError, ValidationError
 
 __all__ = ["METADATA_HOSTS", "URLGuard", "UnsafeURLError", "address_problem", "resolve_host"]
 
@@ -114,7 +114,10 @@ class URLGuard:
         for entry in self.allowed:
             text = entry.strip().lower()
             if "://" in text:
-                origins.add(_origin(text))
+                try:
+                    origins.add(_origin(text))
+                except ValueError as exc:  # an unclosed '[' or a port that is not a number
+                    raise ConfigError(f"allowed host {entry!r} is not a valid origin: {exc}") from exc
                 continue
             text = text.strip("[]").rstrip(".")
             try:
