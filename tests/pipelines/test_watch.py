@@ -26,7 +26,7 @@ from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.formats.model import Annotation, LabeledImage, LabelSet
 from visionloop.formats.registry import SaveOptions, get_format
 from visionloop.pipelines.events import pending_events, record_event
-from visionloop.pipelines.sources import object_occurrences, schedule_occurrence
+from visionloop.pipelines.sources import _records, object_occurrences, schedule_occurrence
 from visionloop.pipelines.watch import fill_params
 from visionloop.project import Project
 from visionloop.project.config import ProjectConfig, S3Options, TriggerConfig, dump_config
@@ -200,3 +200,12 @@ def _queue_for(endpoint: str, bucket: str) -> str:
         },
     )
     return url
+
+
+def test_queue_messages_that_are_not_events_are_skipped() -> None:
+    """Found by fuzzing: a deeply nested body (RecursionError) or a
+    "Records" that is not a list (TypeError) escaped into the trigger loop."""
+    event = {"Records": [{"s3": {"object": {"key": "a.jpg"}}}, "not a record"]}
+    assert _records(json.dumps({"Message": json.dumps(event)})) == [event["Records"][0]]
+    for body in ("[" * 100_000, "not json", "[1, 2]", '{"Records": 5}'):
+        assert _records(body) == []

@@ -112,12 +112,12 @@ def schedule_occurrence(trigger: TriggerConfig, now: float | None = None) -> Occ
 def _records(body: str) -> list[dict[str, Any]]:
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not an event (RecursionError: nested too deeply)
         return []
     if isinstance(parsed, dict) and isinstance(parsed.get("Message"), str):  # delivered through SNS
         return _records(parsed["Message"])
     records = parsed.get("Records") if isinstance(parsed, dict) else None
-    return [record for record in records or [] if isinstance(record, dict)]
+    return [record for record in records if isinstance(record, dict)] if isinstance(records, list) else []
 
 
 def _under(uri: str, source: str | None) -> bool:
