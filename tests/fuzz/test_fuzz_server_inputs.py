@@ -5,14 +5,16 @@ relative paths."""
 from __future__ import annotations
 
 import base64
+import json
 import tempfile
 from pathlib import Path
 
 from hypothesis import strategies as st
 
 from fuzz.harness import fuzz_test, returns_or_refuses
-from fuzz.mutations import odd_strings
+from fuzz.mutations import mutate_tree, odd_strings
 from images import rgb_png
+from visionloop.pipelines.sources import _records
 from visionloop.registry.records import parse_version, validate_alias
 from visionloop.server.auth import presented_token
 from visionloop.server.images import decode_base64, decode_request_image
@@ -125,3 +127,19 @@ def test_references_aliases_and_relative_paths(data: st.DataObject) -> None:
     assert alias is None or parse_version(alias) is None
     relative = returns_or_refuses(safe_relative_path, text)
     assert relative is None or (".." not in relative.split("/") and not relative.startswith("/"))
+
+
+@fuzz_test(scale=CHEAP)
+def test_queue_trigger_messages(data: st.DataObject) -> None:
+    """SQS/SNS message bodies of a queue trigger: the object records in them, or none at all
+    (a message that is not an event is skipped, never fatal to the trigger loop)."""
+    record = {"s3": {"bucket": {"name": "b"}, "object": {"key": "a.jpg"}}}
+    event = {"Records": [record]}
+    body = data.draw(
+        st.sampled_from([json.dumps(event), json.dumps({"Message": json.dumps(event)}), "[" * 5_000])
+        | st.builds(lambda d: json.dumps(mutate_tree(d, event)), st.data())
+        | st.text(max_size=40),
+        label="body",
+    )
+    records = _records(body)
+    assert isinstance(records, list) and all(isinstance(r, dict) for r in records)
