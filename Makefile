@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-run
 
-.PHONY: demo fashion-mnist test lint install clean
+.PHONY: demo fashion-mnist test lint fuzz install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ $(EDGE_ENV):
 ## test: lint, then the whole suite (PostgreSQL, S3 and Label Studio servers are started by the tests)
 test: lint $(LABEL_STUDIO) $(EDGE_ENV)
 	$(BIN)/python -m pytest
+
+## fuzz: the fuzz harnesses of every parser, 50x longer than in `make test` (hypothesis' long profile)
+fuzz: $(STAMP)
+	VISIONLOOP_FUZZ=long $(BIN)/python -m pytest tests/fuzz
 
 clean:
 	rm -rf $(VENV) .venv-labelstudio .venv-edge $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
