@@ -26,9 +26,6 @@ from visionloop.core.schema import TaskType
 from visionloop.formats.model import LabelSet
 from visionloop.formats.registry import LoadOptions, SaveOptions, get_format
 
-# Loading a whole dataset is the costliest example here: fewer per format keeps `make test` brief.
-SCALE = 0.5
-
 
 def _json(value: object) -> bytes:
     """The standard library's encoder: unlike orjson it writes integers of any size and NaN."""
@@ -82,11 +79,11 @@ def _raw(data: st.DataObject, path: Path) -> bytes:
 
 
 def _harnesses(name: str, tasks: list[TaskType]) -> tuple[Callable[[], None], Callable[[], None]]:
-    @fuzz_test(scale=SCALE)
+    @fuzz_test()
     def mutated(data: st.DataObject) -> None:
         _load_damaged(data, name, data.draw(st.sampled_from(tasks), label="task"), _mutated)
 
-    @fuzz_test(scale=SCALE)
+    @fuzz_test()
     def raw_bytes(data: st.DataObject) -> None:
         _load_damaged(data, name, data.draw(st.sampled_from(tasks), label="task"), _raw)
 
