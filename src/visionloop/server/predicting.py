@@ -107,6 +107,8 @@ async def json_object(request: Request) -> dict[str, Any]:
         document = await request.json()
     except ValueError as exc:
         raise ValidationError(f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the standard library's decoder recurses per nesting level
+        raise ValidationError("the body is not valid JSON: nested too deeply") from exc
     if not isinstance(document, dict):
         raise ValidationError("the JSON body must be an object")
     return document
