@@ -4,21 +4,26 @@ relative paths."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import tempfile
 from pathlib import Path
 
 from hypothesis import strategies as st
+from starlette.requests import Request
 
 from fuzz.harness import fuzz_test, returns_or_refuses
-from fuzz.mutations import mutate_tree, odd_strings
+from fuzz.mutations import mutate_tree, odd_strings, odd_values
 from images import rgb_png
 from visionloop.pipelines.sources import _records
 from visionloop.registry.records import parse_version, validate_alias
 from visionloop.server.auth import presented_token
+from visionloop.server.cvat_detector import _threshold
 from visionloop.server.images import decode_base64, decode_request_image
+from visionloop.server.labelstudio_backend import _ids, _project_id
 from visionloop.server.ls_media import TaskImageReader
+from visionloop.server.predicting import _base64_entry, json_object
 from visionloop.server.settings import ServerSettings
 from visionloop.storage import safe_relative_path
 from visionloop.storage.urlguard import URLGuard
@@ -143,3 +148,28 @@ def test_queue_trigger_messages(data: st.DataObject) -> None:
     )
     records = _records(body)
     assert isinstance(records, list) and all(isinstance(r, dict) for r in records)
+
+
+@fuzz_test(scale=CHEAP)
+def test_json_request_bodies(data: st.DataObject) -> None:
+    """Request bodies of /v1/predict, the CVAT detector and the Label Studio backend: the JSON
+    object, or a ``ValidationError`` (a 422); then the fields those routes read from it."""
+    body = data.draw(
+        st.sampled_from([b'{"images": ["aGk="], "threshold": 0.5}', b"[" * 100_000, b'{"a": NaN}', b"\xff"])
+        | st.builds(lambda d: json.dumps(d.draw(odd_values())).encode(), st.data())
+        | st.binary(max_size=40),
+        label="body",
+    )
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    request = Request({"type": "http", "method": "POST", "headers": []}, receive)
+    document = returns_or_refuses(asyncio.run, json_object(request))
+    if document is None:
+        return
+    value = data.draw(odd_values(), label="field")
+    returns_or_refuses(_threshold, value)
+    returns_or_refuses(_base64_entry, value, 0)
+    _ids(value)
+    assert isinstance(_project_id(value), str)
