@@ -43,8 +43,8 @@ def fuzz_test(scale: float = 1.0) -> Callable[[Callable[[st.DataObject], None]],
     the chosen profile; the number of examples run is added to the hardening tally as
     "fuzz inputs tried".
 
-    ``scale`` shrinks (or grows) the profile's example count for harnesses whose single example
-    is expensive (a whole format load), so the brief run stays within its time budget.
+    ``scale`` multiplies the profile's example count: harnesses of decoders that take
+    microseconds run more examples in the time one format load takes.
     """
 
     def wrap(body: Callable[[st.DataObject], None]) -> Callable[[], None]:
@@ -59,8 +59,10 @@ def fuzz_test(scale: float = 1.0) -> Callable[[Callable[[st.DataObject], None]],
                 tried += 1
                 body(data)
 
-            example()
-            tally("fuzz inputs tried", tried)
+            try:
+                example()
+            finally:  # a failing run still reports what it tried
+                tally("fuzz inputs tried", tried)
 
         test.__name__ = test.__qualname__ = body.__name__
         test.__doc__ = body.__doc__
