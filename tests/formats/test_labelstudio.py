@@ -623,3 +623,25 @@ def test_a_malformed_image_url_is_rejected_not_raised(tmp_path: Path) -> None:
     result = LS.load(path, LoadOptions())
     [rejection] = result.rejections
     assert rejection.locator == "/0" and "malformed" in rejection.reason
+
+
+def test_labels_that_cannot_be_schema_names_are_rejected_not_raised(tmp_path: Path) -> None:
+    """Found by fuzzing: a control character or comma in a label reached the inferred schema,
+    whose pydantic ValidationError escaped the loader."""
+    keypoint = {
+        "type": "keypointlabels",
+        "original_width": 200,
+        "original_height": 100,
+        "parentID": "r1",
+        "value": {"x": 20, "y": 30, "keypointlabels": ["no\x08se"]},
+    }
+    tasks = [
+        {"data": {"image": "a.jpg"}, "annotations": [{"result": [_rect(10, 20, 30, 40), keypoint]}]},
+        {"data": {"image": "b.jpg"}, "annotations": [{"result": [_rect(1, 1, 5, 5, label="a,b")]}]},
+    ]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+    result = LS.load(path, LoadOptions())
+    reasons = [r.reason for r in result.rejections]
+    assert len(reasons) == 2 and all("is not a valid name" in reason for reason in reasons), reasons
+    assert result.labels.schema is not None and result.labels.schema.classes == ["cat"]

@@ -47,7 +47,7 @@ import numpy as np
 from visionloop.core.errors import UnsafePathError, ValidationError
 from visionloop.core.labels import ClassLabel, Label, ObjectLabels
 from visionloop.core.provenance import Provenance
-from visionloop.core.schema import LabelSchema, TaskType
+from visionloop.core.schema import LabelSchema, TaskType, is_valid_name
 from visionloop.formats import ls_brush
 from visionloop.formats.common import (
     ObjectRow,
@@ -463,7 +463,12 @@ def _single_label(value: dict[str, Any], key: str) -> str:
         raise _Reject(f"region has {len(labels)} labels in '{key}'; exactly one is supported")
     if not isinstance(labels[0], str) or not labels[0].strip():
         raise _Reject(f"'{key}' must hold a non-empty string, got {labels[0]!r}")
-    return labels[0].strip()
+    name = labels[0].strip()
+    if not is_valid_name(name):  # it may become a class or keypoint name of the inferred schema
+        raise _Reject(
+            f"'{key}' label {name!r} is not a valid name: use 1 to 128 printable characters, no commas"
+        )
+    return name
 
 
 def _rectangle(value: dict[str, Any], width: int, height: int) -> ObjectRow:
