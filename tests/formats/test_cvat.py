@@ -19,6 +19,7 @@ from visionloop.core.schema import LabelSchema, TaskType
 from visionloop.formats.masks import rle_decode, rle_encode
 from visionloop.formats.model import Annotation, ImportResult, LabeledImage, LabelSet
 from visionloop.formats.registry import LoadOptions, SaveOptions, get_format
+from visionloop.formats.safeio import FormatFileError, parse_xml
 
 CVAT = get_format("cvat")
 ROUND_TRIP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -684,3 +685,14 @@ def test_hostile_files_are_refused_for_the_right_reason(tmp_path: Path) -> None:
     assert traversal.records == 5 and len(traversal.rejections) == 5 and traversal.labels.images == []
     huge = results["huge_image_mask.xml"].rejections
     assert len(huge) == 1 and "exceeds the mask limit" in huge[0].reason
+
+
+@pytest.mark.parametrize("encoding", ["Atf-8", "hex", "utf-7", "idna"])
+def test_an_unusable_encoding_declaration_is_a_format_error(tmp_path: Path, encoding: str) -> None:
+    """Found by fuzzing: expat's LookupError or ValueError escaped ``parse_xml``."""
+    path = tmp_path / "annotations.xml"
+    path.write_text(
+        f'<?xml version="1.0" encoding="{encoding}"?><annotations><version>1.1</version></annotations>'
+    )
+    with pytest.raises(FormatFileError, match="unusable encoding declaration"):
+        parse_xml(path)

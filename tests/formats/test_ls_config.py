@@ -52,6 +52,9 @@ def test_parse_reads_images_controls_labels_and_claims() -> None:
         ("<View><Image", "not valid XML"),
         ('<!DOCTYPE x [<!ENTITY a "aaaa">]><View>&a;</View>', "unsafe"),
         ("<View>" + " " * (1 << 20) + "</View>", "bytes"),
+        # Found by fuzzing: expat's LookupError/ValueError for these escaped.
+        ('<?xml version="1.0" encoding="Atf-8"?><View/>', "unusable encoding"),
+        ('<?xml version="1.0" encoding="utf-7"?><View/>', "unusable encoding"),
     ],
 )
 def test_parse_refuses_bad_and_unsafe_xml(text: str, says: str) -> None:

@@ -114,6 +114,8 @@ def parse_label_config(text: str) -> LabelConfig:
         raise ValidationError(f"refused an unsafe Label Studio label config: {exc}") from exc
     except SafeElementTree.ParseError as exc:
         raise ValidationError(f"the Label Studio label config is not valid XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:  # an encoding declaration expat cannot use
+        raise ValidationError(f"the Label Studio label config has an unusable encoding ({exc})") from exc
     images: list[ImageTag] = []
     controls: list[Control] = []
     for element in root.iter():

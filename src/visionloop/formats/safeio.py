@@ -102,6 +102,8 @@ def parse_xml(path: Path) -> Any:
         raise FormatFileError(f"{path}: refused unsafe XML: {exc}") from exc
     except SafeElementTree.ParseError as exc:
         raise FormatFileError(f"{path}: invalid XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:  # an encoding declaration expat cannot use
+        raise FormatFileError(f"{path}: invalid XML: unusable encoding declaration ({exc})") from exc
 
 
 def extract_zip(
