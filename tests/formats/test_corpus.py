@@ -13,8 +13,8 @@ from pathlib import Path
 from types import ModuleType
 
 from checks import load_malformed
-from hardening_tally import tally
 
+from hardening_tally import tally
 from visionloop.formats.registry import LoadOptions, get_format
 
 HERE = Path(__file__).parent

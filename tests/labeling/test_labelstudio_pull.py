@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ls_helpers import http, ls_project, pool, predict, tasks_by_item
 from sqlalchemy import select
 
+from ls_helpers import http, ls_project, pool, predict, tasks_by_item
 from servers import LabelStudio
 from visionloop.catalog.tables import labeling_annotations
 from visionloop.core.labels import ClassLabel, ObjectLabels

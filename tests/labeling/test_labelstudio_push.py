@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from ls_helpers import http, ls_project, pool, predict, tasks, tasks_by_item
 from PIL import Image
 from sqlalchemy import delete
 from typer.testing import CliRunner
 
+from ls_helpers import http, ls_project, pool, predict, tasks, tasks_by_item
 from servers import LabelStudio, make_bucket
 from visionloop.catalog.tables import labeling_tasks
 from visionloop.core.errors import ConfigError, UnsafePathError
