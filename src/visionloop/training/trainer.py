@@ -161,6 +161,17 @@ def predict_records(
     return predictions, sizes
 
 
+def epoch_batches(order: list[int], size: int, smallest: int = 2) -> list[list[int]]:
+    """``order`` cut into batches of ``size``; a last batch under ``smallest`` joins the one
+    before it (a batch of one breaks batch norm, and dropping it would lose a labelled image).
+    Only the last batch changes, so batch ``k`` still starts at ``k * size`` (resume relies on it)."""
+    batches = [order[start : start + size] for start in range(0, len(order), size)]
+    if len(batches) > 1 and len(batches[-1]) < smallest:
+        tail = batches.pop()
+        batches[-1] = batches[-1] + tail
+    return batches
+
+
 class Trainer:
     def __init__(
         self,
@@ -219,7 +230,14 @@ class Trainer:
         )
 
     def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.train_records) / self.config.optim.batch_size)
+        indices = list(range(len(self.train_records)))
+        return len(epoch_batches(indices, self.config.optim.batch_size, self._smallest))
+
+    @property
+    def _smallest(self) -> int:
+        """The smallest global batch a step may take: two images per worker, since batch norm
+        in training mode cannot normalise a single value per channel."""
+        return 2 * (self.parallel.world_size if self.parallel else 1)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, resume: bool = False) -> TrainResult | None:
@@ -287,8 +305,7 @@ class Trainer:
     def _batches(self, order: list[int]) -> tuple[list[list[int]], list[int]]:
         """The batches this process loads (its share of each when data-parallel) and each
         global batch's size."""
-        size = self.config.optim.batch_size
-        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        batches = epoch_batches(order, self.config.optim.batch_size, self._smallest)
         shares = [self.parallel.share(batch) for batch in batches] if self.parallel else batches
         return shares, [len(batch) for batch in batches]
 
