@@ -80,3 +80,18 @@ def make_project(
             [(ids[uri], label, Provenance.human("tester")) for uri, label in labels.items()], []
         )
     return project
+
+
+# A training that resumes to the very same weights after any interruption: deterministic kernels,
+# one thread, a checkpoint every step, tiny images (used by the resume and crash tests).
+RESUMABLE_TRAINING = [
+    "deterministic=true",
+    "threads=1",
+    "seed=7",
+    "model.image_size=32",
+    "optim.batch_size=2",
+    "optim.epochs=2",
+    "checkpoint.every_steps=1",
+    "early_stopping.patience=null",
+    "augment.pipeline=default",
+]

@@ -19,8 +19,8 @@ import yaml
 
 from crash.killing import KillLog, Outcome, crash_seed, kill_and_resume, timed, zygote
 from crash.state import catalog_state, leftovers
-from crash.test_kill_training import OVERRIDES
 from hardening_tally import tally
+from tiny_projects import RESUMABLE_TRAINING as OVERRIDES
 from tiny_projects import make_project
 from visionloop.core.schema import TaskType
 from visionloop.pipelines.runner import pipeline_run

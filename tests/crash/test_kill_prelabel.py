@@ -11,8 +11,8 @@ import pytest
 
 from crash.killing import KillLog, Outcome, crash_seed, kill_and_resume, timed, zygote
 from crash.state import catalog_state, duplicates, leftovers, storage_state
-from crash.test_kill_training import OVERRIDES
 from hardening_tally import tally
+from tiny_projects import RESUMABLE_TRAINING as OVERRIDES
 from tiny_projects import make_project
 from visionloop.core.schema import TaskType
 from visionloop.project import Project

@@ -11,24 +11,14 @@ import pytest
 from crash.killing import KillLog, Outcome, crash_seed, kill_and_resume, timed, zygote
 from crash.state import catalog_state, leftovers, storage_state
 from hardening_tally import tally
-from tiny_projects import make_project
+from tiny_projects import RESUMABLE_TRAINING, make_project
 from visionloop.core.schema import TaskType
 from visionloop.project import Project
 
 pytestmark = pytest.mark.slow
 
 KILLS = 10
-OVERRIDES = [
-    "deterministic=true",
-    "threads=1",
-    "seed=7",
-    "model.image_size=32",
-    "optim.batch_size=2",
-    "optim.epochs=2",
-    "checkpoint.every_steps=1",
-    "early_stopping.patience=null",
-    "augment.pipeline=default",
-]
+OVERRIDES = RESUMABLE_TRAINING
 
 
 def _train_runs(project: Project) -> list[str]:

@@ -15,21 +15,11 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from tiny_projects import make_project
+from tiny_projects import RESUMABLE_TRAINING, make_project
 from visionloop.cli.app import app
 from visionloop.core.schema import TaskType
 
-OVERRIDES = [
-    "deterministic=true",
-    "threads=1",
-    "model.image_size=32",
-    "optim.batch_size=2",
-    "optim.epochs=2",
-    "checkpoint.every_steps=1",
-    "early_stopping.patience=null",
-    "augment.pipeline=default",
-    "seed=7",
-]
+OVERRIDES = RESUMABLE_TRAINING
 
 
 def _checkpoint_position(path: Path) -> tuple[int, int] | None:
