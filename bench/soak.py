@@ -116,7 +116,7 @@ def build_project(root: Path, server: LabelStudio, labelled: int, pool: int) -> 
     config["labelstudio"] = {
         **(config.get("labelstudio") or {}),
         "url": server.url,
-        "project_title": f"soak {root.name}",
+        "project_title": f"soak {secrets.token_hex(4)}",  # a fresh Label Studio project each run
         "local_files_root": str(server.files),
     }
     config_path.write_text(yaml.safe_dump(config))
@@ -211,7 +211,7 @@ def loop_rounds(
             log.versions.append(release(project, params))
             log.rounds += 1
         except (RuntimeError, httpx.HTTPError, KeyError, ValueError) as exc:  # reported; the load goes on
-            log.errors.append(f"{type(exc).__name__}: {str(exc)[:500]}")
+            log.errors.append(f"{type(exc).__name__}: ...{str(exc)[-600:]}")  # the tail names the error
         log.seconds.append(time.perf_counter() - begun)
 
 
@@ -401,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{final / 2**20:.0f} MiB over the last {WINDOW_SECONDS:.0f} s, peak {peak / 2**20:.0f} MiB: "
         f"growth {growth:+.1%}"
     )
+    minutes = range(0, int(end // 60) + 1)
+    trend = [sampler.median_between(60 * m, 60 * m + 60) / 2**20 for m in minutes]
+    print("server memory by minute (MiB):", " ".join(f"{value:.0f}" for value in trend))
     print(f"5xx answers: {server_errors} (target 0) {'PASS' if server_errors == 0 else 'FAIL'}")
     print(
         f"memory growth {growth:+.1%} (target < {MAX_GROWTH:.0%}) {'PASS' if growth < MAX_GROWTH else 'FAIL'}"

@@ -28,6 +28,7 @@ from visionloop.server.dashboard_static import mount_dashboard, session_router
 from visionloop.server.hosting import ModelHost
 from visionloop.server.labelstudio_backend import health_answer, labelstudio_router
 from visionloop.server.limits import BodyLimit
+from visionloop.server.memory import MemoryTrimmer, limit_malloc_arenas
 from visionloop.server.metrics import ServerMetrics
 from visionloop.server.predicting import InferenceSlots
 from visionloop.server.routes_v1 import v1_router
@@ -51,13 +52,18 @@ def create_app(project: Project, settings: ServerSettings | None = None) -> Fast
     guard = TokenGuard(settings.token)
     slots = InferenceSlots(available_cores(), metrics)
 
+    trimmer = MemoryTrimmer()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        limit_malloc_arenas()  # before the request threads exist: they would each get an arena
         host.start()
+        trimmer.start()
         threading.Thread(target=_warm, args=(catalog,), name="gallery-index", daemon=True).start()
         try:
             yield
         finally:
+            trimmer.stop()
             host.stop()
             catalog.close()
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from visionloop.core.errors import NotFoundError
 from visionloop.registry import ModelRegistry, ModelVersion, parse_version, validate_alias
+from visionloop.server.memory import release_freed_memory
 from visionloop.tasks.onnx_session import SessionSettings
 from visionloop.tasks.predictor import Predictor, load_predictor
 
@@ -147,9 +148,13 @@ class ModelHost:
                 self._models[number] = served
                 self._models.move_to_end(number)
                 in_use = set(self._aliases.values())
+                dropped = 0
                 for old in list(self._models):
                     if len(self._models) <= self.loaded_versions:
                         break
                     if old not in in_use and old != number:
                         del self._models[old]
+                        dropped += 1
+            if dropped:
+                release_freed_memory()
             return served
