@@ -39,7 +39,9 @@ def test_training_whose_last_batch_would_hold_one_image_succeeds(tmp_path: Path)
     of one, and batch norm refused it ('Expected more than 1 value per channel')."""
     project = make_project(tmp_path, TaskType.CLASSIFICATION, per_split=4)
     runner = CliRunner()
-    probe = runner.invoke(app, ["-p", str(project.root), "train", "model.image_size=32", "optim.epochs=1", "--json"])
+    probe = runner.invoke(
+        app, ["-p", str(project.root), "train", "model.image_size=32", "optim.epochs=1", "--json"]
+    )
     assert probe.exit_code == 0, probe.output
     train_items = json.loads(probe.output)["train_items"]
     args = ["model.image_size=32", "optim.epochs=1", f"optim.batch_size={train_items - 1}"]
