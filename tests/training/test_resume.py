@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -18,6 +20,7 @@ from typer.testing import CliRunner
 from tiny_projects import RESUMABLE_TRAINING, make_project
 from visionloop.cli.app import app
 from visionloop.core.schema import TaskType
+from visionloop.training.trainer import Trainer
 
 OVERRIDES = RESUMABLE_TRAINING
 
@@ -68,3 +71,32 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path: Path) -
     assert unbroken.keys() == after_kill.keys()
     different = [name for name in unbroken if not torch.equal(unbroken[name], after_kill[name])]
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def test_a_stop_after_the_last_steps_checkpoint_still_records_the_last_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the crash tests: killed after the last step was checkpointed but before its
+    epoch was validated, a resumed run found every step done and ended without that epoch's
+    metrics."""
+    project = make_project(tmp_path, TaskType.CLASSIFICATION, per_split=8)
+    runner = CliRunner()
+    validate = Trainer._validate
+    calls: list[int] = []
+
+    def stopped_at_the_last(self: Trainer, model: Any, state: Any) -> dict[str, float]:
+        calls.append(state.step)
+        if len(calls) == 2:  # the last epoch's validation: every step is done and checkpointed
+            raise KeyboardInterrupt
+        return validate(self, model, state)
+
+    monkeypatch.setattr(Trainer, "_validate", stopped_at_the_last)
+    stopped = runner.invoke(app, ["-p", str(project.root), "train", *OVERRIDES, "--json"])
+    assert stopped.exit_code == 130, stopped.output  # the CLI turns Ctrl-C into exit status 130
+    monkeypatch.setattr(Trainer, "_validate", validate)
+    (run_dir,) = (project.root / "runs").iterdir()
+    resumed = runner.invoke(app, ["-p", str(project.root), "train", "--resume", run_dir.name, "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    with project.open_catalog() as catalog:
+        epochs = {epoch for _, epoch, name, _ in catalog.run_metrics(run_dir.name) if name == "val_accuracy"}
+    assert epochs == {0, 1}

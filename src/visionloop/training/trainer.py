@@ -264,7 +264,13 @@ class Trainer:
         for observer in self.observers:
             observer.on_start(total, state)
         best_path = self.run_dir / "best.safetensors"
-        while not state.finished and state.epoch < self.config.optim.epochs and state.step < total:
+        # An epoch whose steps are done but whose end (validation, metrics, checkpoint) was not
+        # reached (a kill after its last step's checkpoint) is closed before stopping at ``total``.
+        while (
+            not state.finished
+            and state.epoch < self.config.optim.epochs
+            and (state.step < total or state.step_in_epoch > 0)
+        ):
             self._train_epoch(
                 model, trained, optimizer, scheduler, dataset, device, state, total, checkpoints
             )
@@ -332,6 +338,8 @@ class Trainer:
         _keep_frozen_norms_in_eval(model)
         started = time.perf_counter()
         for batch, global_size in zip(self._loader(dataset, batches), global_sizes, strict=False):
+            if state.step >= total:  # max_steps reached inside this epoch (or before a resume)
+                break
             losses = self.family.loss(trained, _to_device(batch, device))
             loss = torch.stack([value for value in losses.values()]).sum()
             if not torch.isfinite(loss):
