@@ -52,6 +52,12 @@ TIMED_FILES = (
 _TIMED_WORDS = re.compile(r"second|seconds|_s$|time|duration|per_s|elapsed|_at$", re.IGNORECASE)
 
 
+def run_ids(project: Project, kind: str) -> list[str]:
+    """The ids of the project's runs of ``kind``, newest first (what a resume continues)."""
+    with project.open_catalog() as catalog:
+        return [run.id for run in catalog.list_runs(kind=kind)]
+
+
 def leftovers(*folders: Path) -> list[str]:
     """Temporary files under ``folders`` (a kill between write and rename leaves them)."""
     found = []

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from crash.killing import KillLog, Outcome, crash_seed, kill_and_resume, timed, zygote
-from crash.state import catalog_state, leftovers
+from crash.state import catalog_state, leftovers, run_ids
 from hardening_tally import tally
 from tiny_projects import RESUMABLE_TRAINING as OVERRIDES
 from tiny_projects import make_project
@@ -86,11 +86,10 @@ def test_a_build_pipeline_killed_again_and_again_resumes_to_the_same_model(tmp_p
             def resume(
                 _: Outcome, __: int, project: Project = project, fresh: list[str] = fresh
             ) -> list[str]:
-                with project.open_catalog() as catalog:
-                    started = catalog.list_runs(kind="pipeline")
+                started = run_ids(project, "pipeline")
                 if not started:  # killed before the run was recorded: start it again
                     return fresh
-                return ["-p", str(project.root), "pipeline", "resume", started[0].id]
+                return ["-p", str(project.root), "pipeline", "resume", started[0]]
 
             kill_and_resume(
                 warm,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crash.killing import KillLog, Outcome, crash_seed, kill_and_resume, timed, zygote
-from crash.state import catalog_state, duplicates, leftovers, storage_state
+from crash.state import catalog_state, duplicates, leftovers, run_ids, storage_state
 from hardening_tally import tally
 from tiny_projects import RESUMABLE_TRAINING as OVERRIDES
 from tiny_projects import make_project
@@ -25,11 +25,6 @@ POOL = 48
 
 def _pool(root: Path) -> Project:
     return make_project(root, TaskType.CLASSIFICATION, per_split=1, seed=5, unlabeled=POOL)
-
-
-def _prelabel_runs(project: Project) -> list[str]:
-    with project.open_catalog() as catalog:
-        return [run.id for run in catalog.list_runs(kind="prelabel")]
 
 
 def test_prelabel_killed_again_and_again_resumes_to_the_same_predictions(tmp_path: Path) -> None:
@@ -59,7 +54,7 @@ def test_prelabel_killed_again_and_again_resumes_to_the_same_predictions(tmp_pat
             def resume(
                 _: Outcome, __: int, project: Project = project, fresh: list[str] = fresh
             ) -> list[str]:
-                started = _prelabel_runs(project)
+                started = run_ids(project, "prelabel")
                 return [*fresh, "--resume", started[0]] if started else fresh
 
             kill_and_resume(
@@ -71,7 +66,7 @@ def test_prelabel_killed_again_and_again_resumes_to_the_same_predictions(tmp_pat
                 rng=rng,
                 record=record,
             )
-            assert len(_prelabel_runs(project)) == 1, f"a resume started a new pre-label run: {record}"
+            assert len(run_ids(project, "prelabel")) == 1, f"a resume started a new pre-label run: {record}"
             state = catalog_state(project)
             assert not duplicates([(row["item"], row["run_id"]) for row in state["predictions"]]), record
             assert state == expected[0], record

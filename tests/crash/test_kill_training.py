@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crash.killing import KillLog, Outcome, crash_seed, kill_and_resume, timed, zygote
-from crash.state import catalog_state, leftovers, storage_state
+from crash.state import catalog_state, leftovers, run_ids, storage_state
 from hardening_tally import tally
 from tiny_projects import RESUMABLE_TRAINING, make_project
 from visionloop.core.schema import TaskType
@@ -19,11 +19,6 @@ pytestmark = pytest.mark.slow
 
 KILLS = 10
 OVERRIDES = RESUMABLE_TRAINING
-
-
-def _train_runs(project: Project) -> list[str]:
-    with project.open_catalog() as catalog:
-        return [run.id for run in catalog.list_runs(kind="train")]
 
 
 def test_training_killed_again_and_again_resumes_to_the_same_weights(tmp_path: Path) -> None:
@@ -42,7 +37,7 @@ def test_training_killed_again_and_again_resumes_to_the_same_weights(tmp_path: P
             def resume(
                 _: Outcome, __: int, project: Project = project, fresh: list[str] = fresh
             ) -> list[str]:
-                started = _train_runs(project)
+                started = run_ids(project, "train")
                 return (
                     ["-p", str(project.root), "train", "--resume", started[0], "--json"] if started else fresh
                 )
@@ -56,7 +51,7 @@ def test_training_killed_again_and_again_resumes_to_the_same_weights(tmp_path: P
                 rng=rng,
                 record=record,
             )
-            assert len(_train_runs(project)) == 1, f"a resume started a new training: {record}"
+            assert len(run_ids(project, "train")) == 1, f"a resume started a new training: {record}"
             assert catalog_state(project) == expected[0], record
             assert storage_state(project) == expected[1], record
             assert not leftovers(project.root), record
