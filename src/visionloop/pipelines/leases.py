@@ -26,6 +26,7 @@ from visionloop.catalog.engine import write_transaction
 from visionloop.catalog.records import as_utc, utcnow
 from visionloop.catalog.tables import leases
 from visionloop.core.errors import ConflictError
+from visionloop.core.processes import process_alive
 
 __all__ = [
     "DEFAULT_TTL_S",
@@ -161,22 +162,4 @@ def _holder_alive(holder: str) -> bool:
     pid_text = rest.partition(":")[0]
     if host != _HOST or not pid_text.isdigit():
         return True
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    """A killed child that was not reaped yet still answers kill(pid, 0); its /proc state says Z."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return process_alive(int(pid_text))

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import fsspec
 
 from visionloop.core.errors import MissingDependencyError, StorageError
+from visionloop.core.processes import process_alive
 from visionloop.storage.paths import join_under
 
 
@@ -169,15 +170,7 @@ def remove_temporaries(folder: str) -> list[str]:
 def _writer_alive(name: str) -> bool:
     """Whether the process that named temporary file ``name`` still runs (unknown: yes)."""
     pid = name[len(TEMPORARY_PREFIX) :].split("-", 1)[0]
-    if not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
+    return not pid.isdigit() or process_alive(int(pid))
 
 
 def _list_local(root: str, follow_links: bool) -> Iterator[FileEntry]:
